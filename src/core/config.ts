@@ -1,0 +1,225 @@
+// The configuration contract. One schema validates the whole file, and every default lives in it. Parsing is pure:
+// the CLI reads the file and hands the text here.
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { DEFAULT_LIMITS } from './limits.js';
+import { ShieldError } from './errors.js';
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'host:port, with IPv6 in brackets ([::1]:1995)');
+
+const isoDate = z.union([
+  z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date as YYYY-MM-DD'),
+  z.date().transform((d) => d.toISOString().slice(0, 10)),
+]);
+
+export const EXCEPTION_RELAXATIONS = ['sha1-handshake-signature', 'tls1.0', 'tls1.1'] as const;
+export type Relaxation = (typeof EXCEPTION_RELAXATIONS)[number];
+
+export const CLIENT_POLICIES = ['auto', 'strict', 'balanced', 'legacy'] as const;
+export const UPSTREAM_POLICIES = ['strict', 'balanced', 'legacy'] as const;
+export type ClientPolicyName = (typeof CLIENT_POLICIES)[number];
+export type UpstreamPolicyName = (typeof UPSTREAM_POLICIES)[number];
+
+const exceptionSchema = z.strictObject({
+  host: z.string().min(1),
+  allow: z.array(z.enum(EXCEPTION_RELAXATIONS)).min(1),
+  until: isoDate,
+  /** Why the exception exists, shown by doctor. */
+  reason: z.string().optional(),
+});
+
+const accountSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, underscore or dash'),
+  protocol: z.enum(['pop3', 'imap', 'smtp']),
+  listen: hostPort,
+  clientTls: z.enum(['implicit', 'starttls', 'none']),
+  upstream: hostPort,
+  upstreamTls: z.enum(['implicit', 'starttls']),
+  /** Name to verify the upstream certificate against and send as SNI; defaults to the host of `upstream`. */
+  upstreamServername: z.string().optional(),
+  upstreamCa: z.string().optional(),
+  upstreamPin: z
+    .string()
+    .regex(/^sha256\/[A-Za-z0-9+/]{43}=$/, 'sha256/ followed by the base64 SHA-256 of the server SubjectPublicKeyInfo')
+    .optional(),
+});
+
+const ruleAction = z.enum(['block', 'allow']);
+
+const limitsSchema = z.strictObject({
+  maxLineBytes: z.number().int().min(512).default(DEFAULT_LIMITS.maxLineBytes),
+  maxLiteralBytes: z.number().int().min(0).default(DEFAULT_LIMITS.maxLiteralBytes),
+  maxMessageBytes: z.number().int().min(0).default(DEFAULT_LIMITS.maxMessageBytes),
+  spoolThresholdBytes: z.number().int().min(0).default(DEFAULT_LIMITS.spoolThresholdBytes),
+  clientHandshakeTimeoutMs: z.number().int().min(100).default(DEFAULT_LIMITS.clientHandshakeTimeoutMs),
+  upstreamConnectTimeoutMs: z.number().int().min(100).default(DEFAULT_LIMITS.upstreamConnectTimeoutMs),
+  idleTimeoutMs: z.number().int().min(1000).default(DEFAULT_LIMITS.idleTimeoutMs),
+  scanKeepaliveMs: z.number().int().min(100).default(DEFAULT_LIMITS.scanKeepaliveMs),
+});
+
+export const configSchema = z.strictObject({
+  dataDir: z.string().default('./.mailshield'),
+  policy: z
+    .strictObject({
+      client: z.enum(CLIENT_POLICIES).default('auto'),
+      upstream: z.enum(UPSTREAM_POLICIES).default('balanced'),
+      exceptions: z.array(exceptionSchema).default([]),
+    })
+    .prefault({}),
+  ca: z
+    .strictObject({
+      /** More names (DNS or IP) the CA may issue for, e.g. a LAN address the listener is reached by. */
+      extraNames: z.array(z.string().min(1)).default([]),
+    })
+    .prefault({}),
+  accounts: z.array(accountSchema).default([]),
+  scan: z
+    .strictObject({
+      engines: z.array(z.enum(['builtin', 'clamd'])).min(1).default(['builtin']),
+      onError: z.enum(['tempfail', 'deliver-tagged']).default('tempfail'),
+      builtin: z
+        .strictObject({
+          hashList: z.string().optional(),
+          rules: z
+            .strictObject({
+              executables: ruleAction.default('block'),
+              scripts: ruleAction.default('block'),
+              doubleExtension: ruleAction.default('block'),
+              rtlOverride: ruleAction.default('block'),
+              officeMacros: ruleAction.default('block'),
+              encryptedArchives: ruleAction.default('block'),
+            })
+            .prefault({}),
+          archive: z
+            .strictObject({
+              maxDepth: z.number().int().min(0).default(3),
+              maxEntries: z.number().int().min(0).default(1000),
+              maxExpandedBytes: z.number().int().min(0).default(200 * 1024 * 1024),
+              maxRatio: z.number().min(1).default(100),
+            })
+            .prefault({}),
+        })
+        .prefault({}),
+      clamd: z
+        .strictObject({
+          /** unix:/path/to/clamd.ctl, /path/to/socket, or host:port */
+          address: z.string().default('unix:/var/run/clamav/clamd.ctl'),
+          timeoutMs: z.number().int().min(100).default(30_000),
+          streamMaxLength: z.number().int().min(1024).default(25 * 1024 * 1024),
+          poolSize: z.number().int().min(1).max(32).default(2),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  actions: z
+    .strictObject({
+      incoming: z.enum(['replace']).default('replace'),
+      subjectPrefix: z.string().default('[virus removed] '),
+      addScannedHeader: z.boolean().default(false),
+      /** Optional line for clean outgoing mail (SMTP); off by default. */
+      outgoingSignature: z
+        .strictObject({
+          mode: z.enum(['off', 'header', 'footer']).default('off'),
+          text: z.string().default('Scanned by mailshield.'),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  quarantine: z.strictObject({ retentionDays: z.number().int().min(0).default(30) }).prefault({}),
+  pop3: z.strictObject({ keepInfectedOnServer: z.boolean().default(false) }).prefault({}),
+  limits: limitsSchema.prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+      format: z.enum(['auto', 'pretty', 'json']).default('auto'),
+    })
+    .prefault({}),
+  shutdownTimeoutMs: z.number().int().min(0).default(10_000),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type AccountConfig = Config['accounts'][number];
+export type PolicyException = Config['policy']['exceptions'][number];
+
+function describeFound(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let cur: unknown = root;
+  for (const k of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[k];
+  }
+  return cur;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`)).join('') || '(top)';
+}
+
+/**
+ * Parses and validates YAML text. A failure is one MS_ERR_CONFIG_INVALID whose message lists, per problem, the file,
+ * the key's path, what was expected and what was found.
+ */
+export function parseConfig(text: string, file: string): Config {
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    throw new ShieldError('MS_ERR_CONFIG_INVALID', `${file}: not valid YAML: ${e.message.split('\n')[0]}`);
+  }
+  const raw: unknown = doc.toJS() ?? {};
+  return validateConfig(raw, file);
+}
+
+export function validateConfig(raw: unknown, file: string): Config {
+  const res = configSchema.safeParse(raw);
+  if (res.success) {
+    checkAccounts(res.data, file);
+    return res.data;
+  }
+  const lines = res.error.issues.map((iss) => {
+    if (iss.code === 'unrecognized_keys') {
+      const keys = iss.keys.map((k) => formatPath([...iss.path, k])).join(', ');
+      return `${file}: unknown key ${keys}`;
+    }
+    const found = describeFound(valueAt(raw, iss.path));
+    return `${file}: ${formatPath(iss.path)}: expected ${iss.message.replace(/^Invalid input: expected /, '')}, found ${found}`;
+  });
+  throw new ShieldError('MS_ERR_CONFIG_INVALID', lines.join('\n'));
+}
+
+function checkAccounts(cfg: Config, file: string): void {
+  const seenNames = new Set<string>();
+  const seenListen = new Map<string, string>();
+  cfg.accounts.forEach((a, i) => {
+    if (seenNames.has(a.name))
+      throw new ShieldError('MS_ERR_CONFIG_INVALID', `${file}: accounts[${i}].name: expected a unique name, found duplicate "${a.name}"`);
+    seenNames.add(a.name);
+    const other = seenListen.get(a.listen);
+    if (other)
+      throw new ShieldError(
+        'MS_ERR_CONFIG_INVALID',
+        `${file}: accounts[${i}].listen: expected an address no other account uses, found ${a.listen} (also used by ${other})`,
+      );
+    seenListen.set(a.listen, a.name);
+  });
+}
+
+/** Splits "host:port" / "[v6]:port". */
+export function splitHostPort(hp: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(hp) ?? /^([^:]+):(\d+)$/.exec(hp);
+  if (!m) throw new ShieldError('MS_ERR_CONFIG_INVALID', `expected host:port, found "${hp}"`);
+  return { host: m[1]!, port: Number(m[2]) };
+}
+
+/** Defaults for an empty file: every value of the schema's defaults. */
+export function defaultConfig(): Config {
+  return configSchema.parse({});
+}

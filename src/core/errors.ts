@@ -1,0 +1,327 @@
+// One registry of every failure mailshield can report. Codes are a stable contract: tests, the README table, logs
+// and mail-client replies all use them. Never rename a code; add a new one.
+
+/** Who caused the failure. */
+export type Side = 'client' | 'upstream' | 'local';
+
+/**
+ * What kind of failure, after rustls: a peer that is *incompatible* with policy is a different problem from a peer
+ * that *misbehaved* (broke the protocol), and both differ from a local fault.
+ */
+export type Kind = 'incompatible' | 'misbehaved' | 'unavailable' | 'config' | 'internal';
+
+export interface ErrorSpec {
+  side: Side;
+  kind: Kind;
+  /** A temporary failure: the mail stays where it is and a retry may work. */
+  temporary: boolean;
+  /** One line for the README table. */
+  summary: string;
+}
+
+export const ERROR_CODES = {
+  MS_ERR_CONFIG_NOT_FOUND: { side: 'local', kind: 'config', temporary: false, summary: 'No configuration file found.' },
+  MS_ERR_CONFIG_INVALID: {
+    side: 'local',
+    kind: 'config',
+    temporary: false,
+    summary: 'The configuration file has an unknown key or a bad value.',
+  },
+  MS_ERR_LISTEN_IN_USE: { side: 'local', kind: 'config', temporary: false, summary: 'A listener port is already taken.' },
+  MS_ERR_LISTEN_FAILED: { side: 'local', kind: 'config', temporary: false, summary: 'A listener could not be opened.' },
+  MS_ERR_CA: { side: 'local', kind: 'internal', temporary: false, summary: 'The local CA could not be created or read.' },
+
+  MS_ERR_CLIENT_TLS_VERSION: {
+    side: 'client',
+    kind: 'incompatible',
+    temporary: false,
+    summary: 'The client offered only TLS versions the client policy refuses.',
+  },
+  MS_ERR_CLIENT_TLS_SIGALGS: {
+    side: 'client',
+    kind: 'incompatible',
+    temporary: false,
+    summary: 'The client offered only handshake signature algorithms the client policy refuses (SHA-1, MD5).',
+  },
+  MS_ERR_CLIENT_TLS_CIPHERS: {
+    side: 'client',
+    kind: 'incompatible',
+    temporary: false,
+    summary: 'The client offered no cipher suite the client policy allows.',
+  },
+  MS_ERR_CLIENT_TLS_HANDSHAKE: {
+    side: 'client',
+    kind: 'misbehaved',
+    temporary: false,
+    summary: 'The client TLS handshake failed.',
+  },
+  MS_ERR_CLIENT_TLS_TIMEOUT: {
+    side: 'client',
+    kind: 'misbehaved',
+    temporary: true,
+    summary: 'The client did not finish its TLS handshake in time.',
+  },
+  MS_ERR_CLIENT_NOT_TLS: {
+    side: 'client',
+    kind: 'misbehaved',
+    temporary: false,
+    summary: 'The client sent plaintext to an implicit-TLS listener.',
+  },
+  MS_ERR_CLIENT_STARTTLS_INJECTION: {
+    side: 'client',
+    kind: 'misbehaved',
+    temporary: false,
+    summary: 'The client sent plaintext after STARTTLS and before its handshake (discarded).',
+  },
+  MS_ERR_CLIENT_PROTOCOL: {
+    side: 'client',
+    kind: 'misbehaved',
+    temporary: false,
+    summary: 'The client sent a malformed command.',
+  },
+  MS_ERR_CLIENT_LINE_TOO_LONG: {
+    side: 'client',
+    kind: 'misbehaved',
+    temporary: false,
+    summary: 'The client sent a line longer than limits allow.',
+  },
+  MS_ERR_CLIENT_LITERAL_TOO_LARGE: {
+    side: 'client',
+    kind: 'misbehaved',
+    temporary: false,
+    summary: 'The client announced a literal larger than limits allow.',
+  },
+  MS_ERR_CLIENT_MESSAGE_TOO_LARGE: {
+    side: 'client',
+    kind: 'misbehaved',
+    temporary: false,
+    summary: 'The client sent a message larger than the size limit.',
+  },
+  MS_ERR_CLIENT_TLS_REQUIRED: {
+    side: 'client',
+    kind: 'incompatible',
+    temporary: false,
+    summary: 'The client tried to authenticate before STARTTLS on a STARTTLS listener.',
+  },
+  MS_ERR_CLIENT_VANISHED: {
+    side: 'client',
+    kind: 'misbehaved',
+    temporary: true,
+    summary: 'The client closed the connection in the middle of a transfer.',
+  },
+
+  MS_ERR_UPSTREAM_CONNECT: {
+    side: 'upstream',
+    kind: 'unavailable',
+    temporary: true,
+    summary: 'The mail server could not be reached.',
+  },
+  MS_ERR_UPSTREAM_TIMEOUT: {
+    side: 'upstream',
+    kind: 'unavailable',
+    temporary: true,
+    summary: 'The mail server did not answer in time.',
+  },
+  MS_ERR_UPSTREAM_TLS_VERSION: {
+    side: 'upstream',
+    kind: 'incompatible',
+    temporary: false,
+    summary: 'The mail server speaks only TLS versions the upstream policy refuses.',
+  },
+  MS_ERR_UPSTREAM_TLS_CIPHER: {
+    side: 'upstream',
+    kind: 'incompatible',
+    temporary: false,
+    summary: 'The mail server chose a cipher suite the upstream policy refuses.',
+  },
+  MS_ERR_UPSTREAM_WEAK_HANDSHAKE_SIGNATURE: {
+    side: 'upstream',
+    kind: 'incompatible',
+    temporary: false,
+    summary: 'The mail server signed its key exchange with SHA-1 or MD5.',
+  },
+  MS_ERR_UPSTREAM_WEAK_KEY: {
+    side: 'upstream',
+    kind: 'incompatible',
+    temporary: false,
+    summary: 'A certificate key of the mail server is too small.',
+  },
+  MS_ERR_UPSTREAM_WEAK_EPHEMERAL_KEY: {
+    side: 'upstream',
+    kind: 'incompatible',
+    temporary: false,
+    summary: 'The mail server used a too-small ephemeral key (DH/ECDH group).',
+  },
+  MS_ERR_UPSTREAM_TLS_HANDSHAKE: {
+    side: 'upstream',
+    kind: 'incompatible',
+    temporary: false,
+    summary: 'The TLS handshake with the mail server failed.',
+  },
+  MS_ERR_UPSTREAM_CERT_EXPIRED: {
+    side: 'upstream',
+    kind: 'incompatible',
+    temporary: false,
+    summary: "The mail server's certificate has expired.",
+  },
+  MS_ERR_UPSTREAM_CERT_NOT_YET_VALID: {
+    side: 'upstream',
+    kind: 'incompatible',
+    temporary: false,
+    summary: "The mail server's certificate is not valid yet.",
+  },
+  MS_ERR_UPSTREAM_CERT_HOSTNAME: {
+    side: 'upstream',
+    kind: 'incompatible',
+    temporary: false,
+    summary: "The mail server's certificate is for another host name.",
+  },
+  MS_ERR_UPSTREAM_CERT_SELF_SIGNED: {
+    side: 'upstream',
+    kind: 'incompatible',
+    temporary: false,
+    summary: 'The mail server presented a self-signed certificate (use upstreamPin to accept exactly it).',
+  },
+  MS_ERR_UPSTREAM_CERT_UNTRUSTED: {
+    side: 'upstream',
+    kind: 'incompatible',
+    temporary: false,
+    summary: "The mail server's certificate chains to no trusted CA.",
+  },
+  MS_ERR_UPSTREAM_CERT_WEAK_SIGNATURE: {
+    side: 'upstream',
+    kind: 'incompatible',
+    temporary: false,
+    summary: 'A certificate in the chain is signed with SHA-1 or MD5.',
+  },
+  MS_ERR_UPSTREAM_CERT_INVALID: {
+    side: 'upstream',
+    kind: 'incompatible',
+    temporary: false,
+    summary: "The mail server's certificate chain failed verification.",
+  },
+  MS_ERR_UPSTREAM_PIN_MISMATCH: {
+    side: 'upstream',
+    kind: 'incompatible',
+    temporary: false,
+    summary: "The mail server's key does not match upstreamPin.",
+  },
+  MS_ERR_UPSTREAM_STARTTLS_MISSING: {
+    side: 'upstream',
+    kind: 'incompatible',
+    temporary: false,
+    summary: 'The mail server did not offer STARTTLS (possible downgrade); mailshield never falls back to plaintext.',
+  },
+  MS_ERR_UPSTREAM_STARTTLS_REFUSED: {
+    side: 'upstream',
+    kind: 'incompatible',
+    temporary: false,
+    summary: 'The mail server refused STARTTLS; mailshield never falls back to plaintext.',
+  },
+  MS_ERR_UPSTREAM_STARTTLS_INJECTION: {
+    side: 'upstream',
+    kind: 'misbehaved',
+    temporary: false,
+    summary: 'The mail server sent extra data after the STARTTLS go-ahead (discarded).',
+  },
+  MS_ERR_UPSTREAM_PREAUTH_DOWNGRADE: {
+    side: 'upstream',
+    kind: 'misbehaved',
+    temporary: false,
+    summary: 'The IMAP server greeted with PREAUTH on a STARTTLS upstream, which would skip TLS.',
+  },
+  MS_ERR_UPSTREAM_PROTOCOL: {
+    side: 'upstream',
+    kind: 'misbehaved',
+    temporary: false,
+    summary: 'The mail server sent a response mailshield cannot frame.',
+  },
+  MS_ERR_UPSTREAM_CLOSED: {
+    side: 'upstream',
+    kind: 'misbehaved',
+    temporary: true,
+    summary: 'The mail server closed the connection in the middle of a transfer.',
+  },
+
+  MS_ERR_SCAN_ENGINE: { side: 'local', kind: 'unavailable', temporary: true, summary: 'A scan engine failed.' },
+  MS_ERR_CLAMD_UNAVAILABLE: {
+    side: 'local',
+    kind: 'unavailable',
+    temporary: true,
+    summary: 'clamd could not be reached.',
+  },
+  MS_ERR_CLAMD_TIMEOUT: { side: 'local', kind: 'unavailable', temporary: true, summary: 'clamd did not answer in time.' },
+  MS_ERR_QUARANTINE_WRITE: {
+    side: 'local',
+    kind: 'internal',
+    temporary: true,
+    summary: 'The original could not be written to quarantine.',
+  },
+  MS_ERR_QUARANTINE_NOT_FOUND: {
+    side: 'local',
+    kind: 'config',
+    temporary: false,
+    summary: 'No quarantine entry has that id.',
+  },
+  MS_ERR_INTERNAL: { side: 'local', kind: 'internal', temporary: true, summary: 'An internal error.' },
+} as const satisfies Record<`MS_ERR_${string}`, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface ShieldErrorInit {
+  /** What the peer offered, in the words `openssl s_client` would use. */
+  offered?: string;
+  /** What the policy required. */
+  required?: string;
+  /** The exact setting that would change the outcome. */
+  fix?: string;
+  cause?: unknown;
+}
+
+/**
+ * The one error type. `message` is the full user text: the mail client shows it, so it names what happened, what
+ * was offered, what was required and what to change, in that order.
+ */
+export class ShieldError extends Error {
+  readonly code: ErrorCode;
+  readonly side: Side;
+  readonly kind: Kind;
+  readonly temporary: boolean;
+  readonly offered?: string;
+  readonly required?: string;
+  readonly fix?: string;
+
+  constructor(code: ErrorCode, what: string, init: ShieldErrorInit = {}) {
+    const parts = [what];
+    if (init.offered) parts.push(`offered: ${init.offered}`);
+    if (init.required) parts.push(`required: ${init.required}`);
+    if (init.fix) parts.push(init.fix);
+    super(parts.join('; '), init.cause === undefined ? undefined : { cause: init.cause });
+    const spec: ErrorSpec = ERROR_CODES[code];
+    this.name = 'ShieldError';
+    this.code = code;
+    this.side = spec.side;
+    this.kind = spec.kind;
+    this.temporary = spec.temporary;
+    this.offered = init.offered;
+    this.required = init.required;
+    this.fix = init.fix;
+  }
+
+  /** One line, safe for protocol replies: no CR/LF, bounded length, prefixed with the code. */
+  toReplyText(max = 900): string {
+    const flat = `${this.message} (${this.code})`.replace(/[\r\n]+/g, ' ');
+    return flat.length > max ? flat.slice(0, max - 3) + '...' : flat;
+  }
+}
+
+export function isShieldError(e: unknown): e is ShieldError {
+  return e instanceof ShieldError;
+}
+
+/** Wraps anything thrown into a ShieldError so callers always have a code and a side. */
+export function asShieldError(e: unknown, fallback: ErrorCode = 'MS_ERR_INTERNAL'): ShieldError {
+  if (e instanceof ShieldError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  return new ShieldError(fallback, msg, { cause: e });
+}

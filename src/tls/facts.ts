@@ -1,0 +1,78 @@
+// What we record about a TLS handshake on either leg. Names follow what `openssl s_client` prints, because that is
+// what users and the story compare against: SHA1/SHA256, RSA/RSA-PSS/ECDSA, "X25519, 253 bits",
+// "ECDH, prime256v1, 256 bits".
+
+/** A summary of one certificate in a chain, leaf first. */
+export interface CertSummary {
+  subject: string;
+  issuer: string;
+  /** e.g. "sha256WithRSAEncryption", "ecdsa-with-SHA256", "sha1WithRSAEncryption" (OpenSSL's long names). */
+  signatureAlgorithm: string;
+  /** "RSA" | "EC" | "Ed25519" | ... */
+  keyType: string;
+  keyBits: number;
+  /** For EC keys: the curve, e.g. "prime256v1". */
+  curve?: string;
+  notBefore: string;
+  notAfter: string;
+  sans: string[];
+  selfSigned: boolean;
+  fingerprint256: string;
+  /** base64 SHA-256 of the SubjectPublicKeyInfo, the form upstreamPin uses (without the "sha256/" prefix). */
+  spkiSha256: string;
+}
+
+export type FindingLevel = 'warning' | 'refusal';
+
+/** One rule a handshake broke or came close to breaking, with the user-facing explanation. */
+export interface PolicyFinding {
+  level: FindingLevel;
+  /** Stable rule id, e.g. "handshake-signature-sha1", "tls-version", "cert-signature-sha1". */
+  rule: string;
+  /** Error code used when this finding refuses the connection. */
+  code: string;
+  /** Full sentence: what the peer offered, what the policy requires, the setting that changes it. */
+  message: string;
+  /** The exception (policy.exceptions entry) that would admit it, when one exists. */
+  exceptionHint?: { host: string; allow: string; until: string };
+}
+
+/** Facts about one upstream handshake. */
+export interface UpstreamHandshakeFacts {
+  host: string;
+  port: number;
+  servername: string;
+  /** "TLSv1.3", "TLSv1.2", ... */
+  protocol: string | null;
+  /** OpenSSL cipher name, e.g. "TLS_AES_256_GCM_SHA384" or "ECDHE-RSA-AES256-GCM-SHA384". */
+  cipher: string | null;
+  /** "SHA256", "SHA1", ... or null when it could not be observed. */
+  peerSigningDigest: string | null;
+  /** "RSA", "RSA-PSS", "ECDSA", "Ed25519". */
+  peerSignatureType: string | null;
+  /** "X25519, 253 bits", "ECDH, prime256v1, 256 bits", "DH, 2048 bits". */
+  serverTempKey: string | null;
+  chain: CertSummary[];
+  policy: string;
+  verdict: 'ok' | 'warn' | 'refused';
+  findings: PolicyFinding[];
+  /** Exceptions that applied, and ones that matched the host but had expired. */
+  exceptionsApplied: string[];
+  exceptionsExpired: string[];
+}
+
+/** What a client offered in its ClientHello, read before TLS starts. */
+export interface ClientHelloInfo {
+  /** The record-layer legacy version and client_version as "TLSv1", "TLSv1.2", ... */
+  legacyVersion: string;
+  /** Every version the client will speak, highest first (supported_versions, or legacyVersion and below). */
+  versions: string[];
+  cipherSuites: number[];
+  /** IANA names where known, hex otherwise. */
+  cipherSuiteNames: string[];
+  /** signature_algorithms as IANA scheme names (rsa_pkcs1_sha1, ecdsa_secp256r1_sha256, ...); empty if absent. */
+  signatureAlgorithms: string[];
+  groups: string[];
+  sni: string | null;
+  alpn: string[];
+}
