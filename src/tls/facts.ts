@@ -76,3 +76,16 @@ export interface ClientHelloInfo {
   sni: string | null;
   alpn: string[];
 }
+
+/** Leaf certificates for the client leg: one RSA and one ECDSA, so OpenSSL picks per client (Windows 7 needs RSA). */
+export interface LeafPair {
+  /** PEM private keys, [rsa, ec]. */
+  keys: string[];
+  /** PEM certificate chains (leaf first), [rsa, ec]. */
+  certs: string[];
+}
+
+/** Where the client leg gets its leaves; `names` are DNS names or IPs wanted (listener address, SNI, localhost). */
+export interface LeafSource {
+  get(names: string[]): Promise<LeafPair>;
+}
