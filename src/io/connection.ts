@@ -1,0 +1,493 @@
+// Runs one client connection: brings up both legs, feeds socket bytes to the protocol session as events, and carries
+// out the session's commands (writes, STARTTLS upgrades, capture spooling, scans, timers, logs). All protocol logic
+// lives in the session; this file only does I/O.
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { AccountConfig, Config } from '../core/config.js';
+import { asShieldError, ShieldError } from '../core/errors.js';
+import type { Limits } from '../core/limits.js';
+import type { Logger } from '../core/logger.js';
+import type { Leg, Session, SessionCommand, SessionEvent, SessionOptions } from '../core/session.js';
+import { DotStuffer } from '../core/dot-stuffing.js';
+import type { ScanAction, Scanner } from '../scan/types.js';
+import type { EventStore } from '../store/events.js';
+import type { LeafSource, UpstreamHandshakeFacts } from '../tls/facts.js';
+import { acceptClientTls } from './client-tls.js';
+import { OutQueue } from './out-queue.js';
+import { Spool } from './spool.js';
+import { connectUpstreamTcp, upgradeUpstreamTls, type UpstreamTarget } from './upstream.js';
+
+export interface ConnectionDeps {
+  account: AccountConfig;
+  config: Config;
+  limits: Limits;
+  leafs: LeafSource;
+  scanner: Scanner;
+  events: EventStore | null;
+  log: Logger;
+  spoolDir: string;
+  /** Built per connection so `now` and exceptions are current. */
+  upstreamTarget: () => UpstreamTarget;
+  createSession: (opts: SessionOptions) => Session;
+  /** The listener's configured address, for client-policy decisions and messages. */
+  listen: string;
+}
+
+interface Capture {
+  spool: Spool;
+  result: ScanAction | null;
+  /** send-capture commands still streaming from this spool; discard waits for them. */
+  readers: number;
+  discardRequested: boolean;
+}
+
+export function newConnectionId(): string {
+  return randomBytes(5).toString('hex');
+}
+
+export class Connection {
+  readonly id = newConnectionId();
+  private session!: Session;
+  private readonly sockets: Record<Leg, Duplex | null> = { client: null, upstream: null };
+  private readonly queues: Record<Leg, OutQueue>;
+  private readonly captures = new Map<number, Capture>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private idleTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private upgrading: Record<Leg, boolean> = { client: false, upstream: false };
+  private finished!: () => void;
+  readonly done = new Promise<void>((r) => (this.finished = r));
+  private readonly log: Logger;
+  private bytesIn: Record<Leg, number> = { client: 0, upstream: 0 };
+  private outcome = 'closed';
+
+  constructor(
+    private readonly raw: Socket,
+    private readonly deps: ConnectionDeps,
+  ) {
+    this.log = deps.log.child({ conn: this.id, account: deps.account.name });
+    this.queues = {
+      client: new OutQueue((e) => this.fail('client', e)),
+      upstream: new OutQueue((e) => this.fail('upstream', e)),
+    };
+  }
+
+  async run(): Promise<void> {
+    const { account } = this.deps;
+    const clientAddress = `${this.raw.remoteAddress ?? '?'}:${this.raw.remotePort ?? 0}`;
+    this.log.info({ client: clientAddress, listen: this.deps.listen }, 'connection opened');
+    this.record(() =>
+      this.deps.events?.connectionOpened({
+        id: this.id,
+        account: account.name,
+        protocol: account.protocol,
+        listener: this.deps.listen,
+        clientAddress,
+      }),
+    );
+    this.raw.on('error', (e) => this.log.debug({ err: e.message }, 'client socket error'));
+    this.raw.pause();
+
+    // Both legs come up in parallel: the client's handshake and the upstream's connection overlap.
+    const [client, upstream] = await Promise.all([this.bringUpClient(clientAddress), this.bringUpUpstream()]);
+    if (!client) {
+      upstream.socket?.destroy();
+      this.outcome = 'client-tls-refused';
+      return this.finish();
+    }
+    this.session = this.deps.createSession({
+      connId: this.id,
+      account,
+      config: this.deps.config,
+      limits: this.deps.limits,
+      clientSecure: account.clientTls === 'implicit',
+    });
+    this.attach('client', client);
+    if (upstream.socket) this.attach('upstream', upstream.socket);
+    this.touch();
+    if (upstream.error) {
+      this.outcome = upstream.error.code;
+      this.feed({ type: 'upstream-failed', error: upstream.error });
+      // The session explains and closes; make sure the client is not left waiting if it does not.
+      void this.queues.client.drained().then(() => this.close('both'));
+    } else {
+      this.feed({ type: 'start', upstreamFacts: upstream.facts });
+    }
+    return this.done;
+  }
+
+  /** Stops the connection at shutdown: the session gets no say, sockets end after pending writes. */
+  shutdown(): void {
+    this.close('both');
+  }
+
+  private async bringUpClient(clientAddress: string): Promise<Duplex | null> {
+    if (this.deps.account.clientTls !== 'implicit') return this.raw;
+    const res = await acceptClientTls(this.raw, {
+      leafs: this.deps.leafs,
+      policy: this.deps.config.policy.client,
+      listen: this.deps.listen,
+      handshakeTimeoutMs: this.deps.limits.clientHandshakeTimeoutMs,
+    });
+    this.recordHello(clientAddress, res.hello, res.ok ? null : res.error, res.ok ? res.decision.policy : null);
+    if (!res.ok) {
+      this.logError(res.error);
+      this.raw.destroy();
+      return null;
+    }
+    this.log.info({ tls: res.socket.getProtocol(), cipher: res.socket.getCipher().name }, 'client TLS established');
+    return res.socket;
+  }
+
+  private async bringUpUpstream(): Promise<{
+    socket: Duplex | null;
+    facts: UpstreamHandshakeFacts | null;
+    error: ShieldError | null;
+  }> {
+    const target = this.deps.upstreamTarget();
+    let sock: Socket;
+    try {
+      sock = await connectUpstreamTcp(target);
+    } catch (e) {
+      const err = asShieldError(e, 'MS_ERR_UPSTREAM_CONNECT');
+      this.logError(err);
+      return { socket: null, facts: null, error: err };
+    }
+    sock.on('error', (e) => this.log.debug({ err: e.message }, 'upstream socket error'));
+    if (this.deps.account.upstreamTls !== 'implicit') return { socket: sock, facts: null, error: null };
+    const res = await upgradeUpstreamTls(sock, target);
+    if (res.facts) this.recordFacts(res.facts);
+    if (!res.ok) {
+      this.logError(res.error);
+      sock.destroy();
+      return { socket: null, facts: res.facts, error: res.error };
+    }
+    return { socket: res.socket, facts: res.facts, error: null };
+  }
+
+  private attach(leg: Leg, sock: Duplex): void {
+    this.sockets[leg] = sock;
+    sock.on('data', (data: Buffer) => {
+      this.bytesIn[leg] += data.length;
+      this.touch();
+      this.feed({ type: 'data', from: leg, data });
+    });
+    sock.once('close', () => this.onClosed(leg, sock));
+    sock.on('error', (e: Error) => this.log.debug({ leg, err: e.message }, 'socket error'));
+    this.queues[leg].attach(sock);
+    sock.resume();
+  }
+
+  private detach(leg: Leg): Duplex | null {
+    const sock = this.sockets[leg];
+    if (!sock) return null;
+    sock.pause();
+    sock.removeAllListeners('data');
+    sock.removeAllListeners('close');
+    this.queues[leg].detach();
+    this.sockets[leg] = null;
+    return sock;
+  }
+
+  private onClosed(leg: Leg, sock: Duplex): void {
+    if (this.sockets[leg] !== sock || this.closed) return;
+    this.sockets[leg] = null;
+    this.feed({ type: 'closed', leg });
+    // Whatever the session said, a vanished leg ends the connection once pending output has been written.
+    const other: Leg = leg === 'client' ? 'upstream' : 'client';
+    void this.queues[other].drained().then(() => this.close('both'));
+  }
+
+  private feed(event: SessionEvent): void {
+    if (this.closed && event.type !== 'scan-done') return;
+    let cmds: SessionCommand[];
+    try {
+      cmds = this.session.handle(event);
+    } catch (e) {
+      // A session bug must not take the process down; it ends this connection with a logged internal error.
+      this.logError(asShieldError(e));
+      this.close('both');
+      return;
+    }
+    for (const c of cmds) this.exec(c);
+  }
+
+  private exec(c: SessionCommand): void {
+    switch (c.type) {
+      case 'send':
+        this.queues[c.to].write(c.data);
+        return;
+      case 'start-tls':
+        void this.startTls(c.leg, c.pending);
+        return;
+      case 'capture-start':
+        this.captures.set(c.id, {
+          spool: new Spool(this.deps.spoolDir, this.deps.limits.spoolThresholdBytes, this.deps.limits.maxMessageBytes),
+          result: null,
+          readers: 0,
+          discardRequested: false,
+        });
+        return;
+      case 'capture-data': {
+        const cap = this.captures.get(c.id);
+        const err = cap?.spool.push(c.data);
+        if (err) this.feed({ type: 'capture-failed', id: c.id, error: err });
+        return;
+      }
+      case 'capture-end':
+        void this.scan(c.id);
+        return;
+      case 'send-capture':
+        this.sendCapture(c);
+        return;
+      case 'capture-discard': {
+        const cap = this.captures.get(c.id);
+        if (!cap) return;
+        cap.discardRequested = true;
+        this.maybeDiscard(c.id, cap);
+        return;
+      }
+      case 'close':
+        this.close(c.leg);
+        return;
+      case 'set-timer': {
+        clearTimeout(this.timers.get(c.name));
+        const name = c.name;
+        this.timers.set(
+          name,
+          setTimeout(() => {
+            this.timers.delete(name);
+            this.feed({ type: 'timer', name });
+          }, c.ms),
+        );
+        return;
+      }
+      case 'clear-timer':
+        clearTimeout(this.timers.get(c.name));
+        this.timers.delete(c.name);
+        return;
+      case 'log':
+        this.log[c.level](c.fields ?? {}, c.msg);
+        return;
+    }
+  }
+
+  private async startTls(leg: Leg, pending?: Buffer): Promise<void> {
+    if (this.upgrading[leg]) return;
+    this.upgrading[leg] = true;
+    // Everything queued before the go-ahead must reach the peer in plaintext before the handshake starts.
+    await this.queues[leg].drained();
+    const plain = this.detach(leg);
+    if (!plain || this.closed) return;
+    if (leg === 'client') {
+      const res = await acceptClientTls(
+        plain as Socket,
+        {
+          leafs: this.deps.leafs,
+          policy: this.deps.config.policy.client,
+          listen: this.deps.listen,
+          handshakeTimeoutMs: this.deps.limits.clientHandshakeTimeoutMs,
+        },
+        pending,
+      );
+      const addr = `${this.raw.remoteAddress ?? '?'}:${this.raw.remotePort ?? 0}`;
+      this.recordHello(addr, res.hello, res.ok ? null : res.error, res.ok ? res.decision.policy : null);
+      this.upgrading.client = false;
+      if (!res.ok) {
+        this.logError(res.error);
+        plain.destroy();
+        this.feed({ type: 'tls-failed', leg, error: res.error });
+        this.close('both');
+        return;
+      }
+      this.attach('client', res.socket);
+      this.feed({ type: 'tls-ready', leg });
+    } else {
+      const res = await upgradeUpstreamTls(plain as Socket, this.deps.upstreamTarget());
+      if (res.facts) this.recordFacts(res.facts);
+      this.upgrading.upstream = false;
+      if (!res.ok) {
+        this.logError(res.error);
+        plain.destroy();
+        this.outcome = res.error.code;
+        this.feed({ type: 'tls-failed', leg, error: res.error });
+        void this.queues.client.drained().then(() => this.close('both'));
+        return;
+      }
+      this.attach('upstream', res.socket);
+      this.feed({ type: 'tls-ready', leg, facts: res.facts });
+    }
+  }
+
+  private async scan(id: number): Promise<void> {
+    const cap = this.captures.get(id);
+    if (!cap) return;
+    let result: ScanAction;
+    try {
+      const body = await cap.spool.finish();
+      result = await this.deps.scanner.scan({
+        account: this.deps.account.name,
+        protocol: this.deps.account.protocol,
+        direction: this.deps.account.protocol === 'smtp' ? 'outgoing' : 'incoming',
+        ...body,
+        connId: this.id,
+      });
+    } catch (e) {
+      const err = asShieldError(e, 'MS_ERR_SCAN_ENGINE');
+      this.logError(err);
+      result = {
+        action: 'tempfail',
+        verdict: { kind: 'error', engine: 'mailshield', reason: err.message },
+        reason: err.message,
+      };
+    }
+    cap.result = result;
+    this.feed({ type: 'scan-done', id, result });
+  }
+
+  private sendCapture(c: Extract<SessionCommand, { type: 'send-capture' }>): void {
+    const cap = this.captures.get(c.id);
+    if (!cap) {
+      this.logError(new ShieldError('MS_ERR_INTERNAL', `session sent unknown capture ${c.id}`));
+      return;
+    }
+    cap.readers++;
+    const replaced = cap.result?.action === 'release' ? cap.result.bytes : undefined;
+    const framing = c.framing;
+    const prefix = c.prefix;
+    const suffix = c.suffix;
+    this.queues[c.to].stream(
+      async function* (this: Connection) {
+        try {
+          const stuffer = framing === 'raw' ? null : new DotStuffer();
+          const out = (b: Buffer) => (stuffer ? stuffer.push(b) : b);
+          if (prefix) yield out(prefix);
+          if (replaced) yield out(replaced);
+          else for await (const chunk of cap.spool.read()) yield out(chunk);
+          if (stuffer) yield stuffer.end();
+          if (suffix) yield suffix;
+        } finally {
+          cap.readers--;
+          this.maybeDiscard(c.id, cap);
+        }
+      }.bind(this),
+    );
+  }
+
+  private maybeDiscard(id: number, cap: Capture): void {
+    if (!cap.discardRequested || cap.readers > 0) return;
+    this.captures.delete(id);
+    void cap.spool.discard();
+  }
+
+  private close(which: Leg | 'both'): void {
+    const legs: Leg[] = which === 'both' ? ['client', 'upstream'] : [which];
+    for (const leg of legs) {
+      const q = this.queues[leg];
+      const sock = this.sockets[leg];
+      if (sock) q.end();
+      else q.abandon();
+      // Give a peer that ignores our FIN a moment, then cut it off.
+      if (sock) setTimeout(() => sock.destroy(), 2000).unref();
+    }
+    if (which === 'both' || (!this.sockets.client && !this.sockets.upstream)) void this.finishAfterDrain();
+  }
+
+  private async finishAfterDrain(): Promise<void> {
+    await Promise.all([this.queues.client.drained(), this.queues.upstream.drained()]);
+    this.finish();
+  }
+
+  private fail(leg: Leg, e: unknown): void {
+    this.log.warn({ leg, err: e instanceof Error ? e.message : String(e) }, 'write failed');
+    this.close('both');
+  }
+
+  private touch(): void {
+    if (this.idleTimer) this.idleTimer.refresh();
+    else
+      this.idleTimer = setTimeout(() => {
+        this.log.info({ idleMs: this.deps.limits.idleTimeoutMs }, 'idle timeout');
+        this.outcome = 'idle-timeout';
+        this.close('both');
+      }, this.deps.limits.idleTimeoutMs);
+  }
+
+  private finish(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    for (const t of this.timers.values()) clearTimeout(t);
+    for (const [id, cap] of this.captures) {
+      cap.discardRequested = true;
+      this.maybeDiscard(id, cap);
+    }
+    for (const leg of ['client', 'upstream'] as const) this.sockets[leg]?.destroy();
+    this.raw.destroy();
+    this.record(() =>
+      this.deps.events?.connectionClosed(this.id, this.outcome, this.bytesIn.client, this.bytesIn.upstream),
+    );
+    this.log.info(
+      { outcome: this.outcome, fromClient: this.bytesIn.client, fromUpstream: this.bytesIn.upstream },
+      'connection closed',
+    );
+    this.finished();
+  }
+
+  private logError(e: ShieldError): void {
+    this.log.warn({ code: e.code, side: e.side }, e.message);
+    this.record(() => this.deps.events?.error(this.id, this.deps.account.name, e));
+  }
+
+  private recordHello(
+    addr: string,
+    hello: Parameters<EventStore['clientHello']>[1] | null,
+    err: ShieldError | null,
+    policy: string | null,
+  ): void {
+    if (!hello) return;
+    this.record(() =>
+      this.deps.events?.clientHello(
+        {
+          connectionId: this.id,
+          account: this.deps.account.name,
+          listener: this.deps.listen,
+          clientAddress: addr,
+          policy: policy ?? this.deps.config.policy.client,
+        },
+        hello,
+        err === null,
+        err ? err.message : null,
+      ),
+    );
+  }
+
+  private recordFacts(f: UpstreamHandshakeFacts): void {
+    const level = f.verdict === 'ok' ? 'info' : 'warn';
+    this.log[level](
+      {
+        tls: f.protocol,
+        cipher: f.cipher,
+        peerSigningDigest: f.peerSigningDigest,
+        peerSignatureType: f.peerSignatureType,
+        serverTempKey: f.serverTempKey,
+        verdict: f.verdict,
+        warnings: f.findings.filter((x) => x.level === 'warning').map((x) => x.message),
+      },
+      'upstream TLS',
+    );
+    for (const ex of f.exceptionsExpired)
+      this.log.warn({ exception: ex }, 'policy exception has expired and no longer applies');
+    this.record(() => this.deps.events?.upstreamHandshake(this.id, this.deps.account.name, f));
+  }
+
+  /** Store writes must never break mail: a failing store is logged, not thrown. */
+  private record(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.log.error({ err: e instanceof Error ? e.message : String(e) }, 'store write failed');
+    }
+  }
+}

@@ -1,0 +1,94 @@
+// Holds one captured message: in memory up to the spool threshold, then in a 0600 file under dataDir/spool, so a
+// 50 MB message never needs 50 MB of heap per session.
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ShieldError } from '../core/errors.js';
+
+export class Spool {
+  private chunks: Buffer[] = [];
+  private memBytes = 0;
+  private file: FileHandle | null = null;
+  private writing: Promise<void> = Promise.resolve();
+  private failed: ShieldError | null = null;
+  path: string | null = null;
+  size = 0;
+
+  constructor(
+    private readonly dir: string,
+    private readonly thresholdBytes: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  /** Appends bytes. Returns an error once the capture exceeds the size limit or the disk fails. */
+  push(data: Buffer): ShieldError | null {
+    if (this.failed) return this.failed;
+    this.size += data.length;
+    if (this.size > this.maxBytes) {
+      this.failed = new ShieldError('MS_ERR_CLIENT_MESSAGE_TOO_LARGE', `message exceeds ${this.maxBytes} bytes`, {
+        fix: 'raise limits.maxMessageBytes',
+      });
+      return this.failed;
+    }
+    if (this.path === null && this.memBytes + data.length <= this.thresholdBytes) {
+      this.chunks.push(data);
+      this.memBytes += data.length;
+      return null;
+    }
+    const copy = Buffer.from(data); // the socket may reuse its buffer before the async write runs
+    this.writing = this.writing.then(async () => {
+      if (this.failed) return;
+      try {
+        if (!this.file) {
+          await mkdir(this.dir, { recursive: true, mode: 0o700 });
+          this.path = join(this.dir, `${Date.now()}-${randomBytes(6).toString('hex')}.eml`);
+          this.file = await open(this.path, 'wx', 0o600);
+          const head = Buffer.concat(this.chunks);
+          this.chunks = [];
+          this.memBytes = 0;
+          await this.file.write(head);
+        }
+        await this.file.write(copy);
+      } catch (e) {
+        this.failed = new ShieldError('MS_ERR_INTERNAL', `could not spool message to ${this.dir}: ${String(e)}`, {
+          cause: e,
+        });
+      }
+    });
+    // Mark the switch to disk synchronously so later pushes queue behind the first file write.
+    if (this.path === null) this.path = '';
+    return null;
+  }
+
+  /** Waits for pending writes. Afterwards `bytes()` or `path` describes the whole message. */
+  async finish(): Promise<{ bytes?: Buffer; path?: string; size: number }> {
+    await this.writing;
+    if (this.failed) throw this.failed;
+    if (this.file) {
+      await this.file.sync();
+      await this.file.close();
+      this.file = null;
+      return { path: this.path!, size: this.size };
+    }
+    return { bytes: Buffer.concat(this.chunks), size: this.size };
+  }
+
+  /** Streams the whole content. */
+  async *read(): AsyncGenerator<Buffer> {
+    await this.writing;
+    if (this.path) {
+      for await (const c of createReadStream(this.path, { highWaterMark: 256 * 1024 })) yield c as Buffer;
+    } else {
+      for (const c of this.chunks) yield c;
+    }
+  }
+
+  async discard(): Promise<void> {
+    await this.writing.catch(() => undefined);
+    this.chunks = [];
+    if (this.file) await this.file.close().catch(() => undefined);
+    this.file = null;
+    if (this.path) await rm(this.path, { force: true });
+  }
+}
