@@ -190,7 +190,11 @@ export function validateConfig(raw: unknown, file: string): Config {
       return `${file}: unknown key ${keys}`;
     }
     const found = describeFound(valueAt(raw, iss.path));
-    return `${file}: ${formatPath(iss.path)}: expected ${iss.message.replace(/^Invalid input: expected /, '')}, found ${found}`;
+    const expected = iss.message
+      .replace(/^Invalid (input|option|value): /, '')
+      .replace(/^expected /, '')
+      .replace(/, received .*$/, '');
+    return `${file}: ${formatPath(iss.path)}: expected ${expected}, found ${found}`;
   });
   throw new ShieldError('MS_ERR_CONFIG_INVALID', lines.join('\n'));
 }
