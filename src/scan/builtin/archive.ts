@@ -1,0 +1,192 @@
+// Zip walking with bomb limits. yauzl reads the central directory, so entry counts and declared sizes are known before
+// a byte is inflated; declared sizes are then enforced while inflating (validateEntrySizes), so a lying header is
+// caught too. Hitting any limit is a finding (archive-bomb), never an exception that escapes the engine.
+import yauzl, { type Entry, type ZipFile } from 'yauzl';
+import type { Readable } from 'node:stream';
+
+export interface ArchiveLimits {
+  /** Zips nested in zips beyond this depth are refused (the top-level attachment is depth 1). */
+  maxDepth: number;
+  /** Entries across the whole message, nested archives included. */
+  maxEntries: number;
+  /** Inflated bytes across the whole message. */
+  maxExpandedBytes: number;
+  /** Inflated/compressed ratio, per entry and per archive. */
+  maxRatio: number;
+}
+
+/** Shared by every archive in one message, so a thousand small bombs add up like one big one. */
+export interface ArchiveBudget {
+  entries: number;
+  expanded: number;
+}
+
+export class ArchiveBomb extends Error {
+  constructor(readonly detail: string) {
+    super(detail);
+  }
+}
+
+/**
+ * Below this size a high ratio is ordinary (a page of zeros compresses 1000:1); above it, a ratio beyond the limit is
+ * the signature of a decompression bomb.
+ */
+const RATIO_FLOOR_BYTES = 1024 * 1024;
+
+export interface ArchiveVisitor<T> {
+  /** Called for every entry name before its content is read. */
+  onName(name: string): Promise<T | undefined>;
+  onEncrypted(name: string): Promise<T | undefined>;
+  /** Called with the inflated content of each file entry. */
+  onContent(name: string, content: Buffer): Promise<T | undefined>;
+}
+
+function decodeName(entry: Entry): string {
+  // decodeStrings is off (yauzl would reject names like "../x" with an error, which is exactly what we must inspect),
+  // so decode ourselves: UTF-8 when the language-encoding flag is set, else latin1 as a lossless byte view.
+  const raw = entry.fileNameRaw;
+  return (entry.generalPurposeBitFlag & 0x800) !== 0 ? raw.toString('utf8') : raw.toString('latin1');
+}
+
+function open(buf: Buffer): Promise<ZipFile> {
+  return new Promise((resolve, reject) => {
+    yauzl.fromBuffer(
+      buf,
+      { lazyEntries: true, decodeStrings: false, validateEntrySizes: true, autoClose: false },
+      (err, zf) => (err ? reject(err) : resolve(zf)),
+    );
+  });
+}
+
+function nextEntry(zf: ZipFile): Promise<Entry | null> {
+  return new Promise((resolve, reject) => {
+    const onEntry = (e: Entry) => {
+      cleanup();
+      resolve(e);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(null);
+    };
+    const onError = (e: Error) => {
+      cleanup();
+      reject(e);
+    };
+    const cleanup = () => {
+      zf.off('entry', onEntry);
+      zf.off('end', onEnd);
+      zf.off('error', onError);
+    };
+    zf.on('entry', onEntry);
+    zf.on('end', onEnd);
+    zf.on('error', onError);
+    zf.readEntry();
+  });
+}
+
+function openStream(zf: ZipFile, entry: Entry): Promise<Readable> {
+  return new Promise((resolve, reject) => zf.openReadStream(entry, (err, s) => (err ? reject(err) : resolve(s))));
+}
+
+function readBounded(stream: Readable, remaining: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    stream.on('data', (c: Buffer) => {
+      n += c.length;
+      if (n > remaining) {
+        stream.destroy();
+        reject(new ArchiveBomb(`inflated content exceeds the ${remaining} bytes left of the expansion budget`));
+        return;
+      }
+      chunks.push(c);
+    });
+    stream.once('error', (e: Error) =>
+      reject(
+        /too many bytes|not enough bytes/i.test(e.message)
+          ? new ArchiveBomb(`entry size lies about itself: ${e.message}`)
+          : e,
+      ),
+    );
+    stream.once('end', () => resolve(Buffer.concat(chunks, n)));
+  });
+}
+
+/**
+ * Walks one zip (depth = 1 for an attachment, +1 per nesting). Returns the first finding a visitor reports, or
+ * undefined. Throws ArchiveBomb on a limit; other read errors (a damaged zip) end the walk with no finding.
+ */
+export async function walkZip<T>(
+  buf: Buffer,
+  depth: number,
+  limits: ArchiveLimits,
+  budget: ArchiveBudget,
+  visitor: ArchiveVisitor<T>,
+): Promise<T | undefined> {
+  if (depth > limits.maxDepth) throw new ArchiveBomb(`archives nested more than ${limits.maxDepth} deep`);
+  let zf: ZipFile;
+  try {
+    zf = await open(buf);
+  } catch {
+    return undefined;
+  }
+  try {
+    if (budget.entries + zf.entryCount > limits.maxEntries)
+      throw new ArchiveBomb(
+        `${budget.entries + zf.entryCount} archive entries, more than the limit of ${limits.maxEntries}`,
+      );
+    let archiveExpanded = 0;
+    for (;;) {
+      let entry: Entry | null;
+      try {
+        entry = await nextEntry(zf);
+      } catch {
+        return undefined;
+      }
+      if (!entry) return undefined;
+      budget.entries += 1;
+      const name = decodeName(entry);
+      const byName = await visitor.onName(name);
+      if (byName !== undefined) return byName;
+      if (name.endsWith('/')) continue;
+      if (entry.isEncrypted()) {
+        const enc = await visitor.onEncrypted(name);
+        if (enc !== undefined) return enc;
+        continue;
+      }
+      const declared = entry.uncompressedSize;
+      if (budget.expanded + declared > limits.maxExpandedBytes)
+        throw new ArchiveBomb(
+          `${name} would inflate to ${declared} bytes, past the limit of ${limits.maxExpandedBytes} bytes for the whole message`,
+        );
+      if (declared > RATIO_FLOOR_BYTES && declared / Math.max(1, entry.compressedSize) > limits.maxRatio)
+        throw new ArchiveBomb(
+          `${name} inflates ${entry.compressedSize} bytes to ${declared} (ratio ${Math.round(declared / Math.max(1, entry.compressedSize))}, limit ${limits.maxRatio})`,
+        );
+      archiveExpanded += declared;
+      if (archiveExpanded > RATIO_FLOOR_BYTES && archiveExpanded / Math.max(1, buf.length) > limits.maxRatio)
+        throw new ArchiveBomb(
+          `archive inflates ${buf.length} bytes to more than ${archiveExpanded} (limit ratio ${limits.maxRatio})`,
+        );
+      let stream: Readable;
+      try {
+        stream = await openStream(zf, entry);
+      } catch {
+        // An unsupported compression method: nothing we can inflate, and clamd (if configured) gets the raw bytes.
+        continue;
+      }
+      let content: Buffer;
+      try {
+        content = await readBounded(stream, limits.maxExpandedBytes - budget.expanded);
+      } catch (e) {
+        if (e instanceof ArchiveBomb) throw e;
+        continue;
+      }
+      budget.expanded += content.length;
+      const found = await visitor.onContent(name, content);
+      if (found !== undefined) return found;
+    }
+  } finally {
+    zf.close();
+  }
+}

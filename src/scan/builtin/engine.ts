@@ -1,0 +1,156 @@
+// The built-in engine: needs no external service, so it is what a new install scans with. It looks at every decoded
+// MIME part and every zip entry for the EICAR test file, blocklisted SHA-256 digests and the attachment rules.
+import { createHash } from 'node:crypto';
+import type { Config } from '../../core/config.js';
+import type { Engine, ScanInput } from '../engine.js';
+import { walkMime, type MimePart } from '../mime-walk.js';
+import type { Verdict } from '../types.js';
+import { ArchiveBomb, walkZip, type ArchiveBudget, type ArchiveLimits } from './archive.js';
+import { containsEicar, EICAR_SIGNATURE } from './eicar.js';
+import { HashList } from './hash-list.js';
+import { isVbaProjectEntry, oleHasMacros } from './office.js';
+import { checkName, displayName, executableKind, isOle, isZip, RULES, type RuleHit } from './rules.js';
+
+type RulesConfig = Config['scan']['builtin']['rules'];
+
+export interface BuiltinOptions {
+  rules: RulesConfig;
+  archive: ArchiveLimits;
+  /** Absolute path of the SHA-256 blocklist, if any. */
+  hashList?: string;
+}
+
+/**
+ * Encoded message/rfc822 parts nested deeper than this are not re-parsed. Forwarding chains rarely pass five; the
+ * limit only exists so a crafted message cannot make us recurse without end.
+ */
+export const MAX_MESSAGE_DEPTH = 10;
+
+const ENGINE = 'builtin';
+
+export class BuiltinEngine implements Engine {
+  readonly name = ENGINE;
+  private readonly hashes: HashList;
+
+  constructor(private readonly opts: BuiltinOptions) {
+    this.hashes = new HashList(opts.hashList);
+  }
+
+  async scan(input: ScanInput): Promise<Verdict> {
+    try {
+      this.hashes.refresh();
+    } catch (e) {
+      return { kind: 'error', engine: ENGINE, reason: e instanceof Error ? e.message : String(e) };
+    }
+    const budget: ArchiveBudget = { entries: 0, expanded: 0 };
+    let found: Verdict | undefined;
+    try {
+      await walkMime(
+        input.source,
+        async (part) => {
+          found = await this.scanPart(part, budget);
+          return found ? 'stop' : 'continue';
+        },
+        {
+          maxMessageDepth: MAX_MESSAGE_DEPTH,
+          onTooDeep: async (part) => {
+            found = {
+              kind: 'blocked',
+              engine: ENGINE,
+              rule: 'archive-bomb',
+              part: labelOf(part),
+              detail: `messages nested more than ${MAX_MESSAGE_DEPTH} deep`,
+            };
+            return 'stop';
+          },
+        },
+      );
+    } catch (e) {
+      return {
+        kind: 'error',
+        engine: ENGINE,
+        reason: `could not read the message structure: ${e instanceof Error ? e.message : String(e)}`,
+      };
+    }
+    return found ?? { kind: 'clean' };
+  }
+
+  private async scanPart(part: MimePart, budget: ArchiveBudget): Promise<Verdict | undefined> {
+    const label = labelOf(part);
+    for (const name of part.filenames) {
+      const v = this.ruleVerdict(checkName(name), label);
+      if (v) return v;
+    }
+    // A nested message is walked part by part by the MIME walk; scanning its raw text here too would only blur
+    // which part a finding is in.
+    if (part.contentType === 'message/rfc822') return undefined;
+    return this.scanContent(label, part.content, 0, budget);
+  }
+
+  private ruleVerdict(hits: RuleHit[], part: string): Verdict | undefined {
+    for (const h of hits) {
+      if (h.rule !== 'archive-bomb' && this.opts.rules[RULES[h.rule]] !== 'block') continue;
+      return { kind: 'blocked', engine: ENGINE, rule: h.rule, part, detail: h.detail };
+    }
+    return undefined;
+  }
+
+  /** Content checks on one decoded part or zip entry; `zipDepth` counts the archives around it. */
+  private async scanContent(
+    label: string,
+    content: Buffer,
+    zipDepth: number,
+    budget: ArchiveBudget,
+  ): Promise<Verdict | undefined> {
+    if (containsEicar(content)) return { kind: 'infected', engine: ENGINE, signature: EICAR_SIGNATURE, part: label };
+    if (this.hashes.size > 0) {
+      const sha = createHash('sha256').update(content).digest('hex');
+      const hit = this.hashes.lookup(sha);
+      if (hit) return { kind: 'infected', engine: ENGINE, signature: hit.name, part: label };
+    }
+    const exe = executableKind(content);
+    if (exe) {
+      const v = this.ruleVerdict([{ rule: 'executable', detail: `content is a ${exe}` }], label);
+      if (v) return v;
+    }
+    if (isOle(content) && oleHasMacros(content)) {
+      const v = this.ruleVerdict([{ rule: 'office-macro', detail: 'Office document with a VBA macro project' }], label);
+      if (v) return v;
+    }
+    if (isZip(content)) {
+      try {
+        return await walkZip<Verdict>(content, zipDepth + 1, this.opts.archive, budget, {
+          onName: async (name) => {
+            const entryLabel = `${label} > ${displayName(name)}`;
+            const hits = checkName(name);
+            if (isVbaProjectEntry(name))
+              hits.push({ rule: 'office-macro', detail: `Office document with a VBA macro project (${name})` });
+            return this.ruleVerdict(hits, entryLabel);
+          },
+          onEncrypted: async (name) =>
+            this.ruleVerdict(
+              [
+                {
+                  rule: 'encrypted-archive',
+                  detail: `archive entry ${displayName(name)} is encrypted and cannot be inspected`,
+                },
+              ],
+              `${label} > ${displayName(name)}`,
+            ),
+          onContent: (name, inner) => this.scanContent(`${label} > ${displayName(name)}`, inner, zipDepth + 1, budget),
+        });
+      } catch (e) {
+        if (!(e instanceof ArchiveBomb)) throw e;
+        return { kind: 'blocked', engine: ENGINE, rule: 'archive-bomb', part: label, detail: e.detail };
+      }
+    }
+    return undefined;
+  }
+}
+
+/** How a part is named to users: its file name when it has one. */
+function labelOf(part: MimePart): string {
+  if (part.filenames.length > 0) return displayName(part.filenames[0]!);
+  if (part.id.endsWith('text')) return 'the message text';
+  return `part ${part.id} (${part.contentType})`;
+}

@@ -1,0 +1,250 @@
+// The clamd engine: the raw message is streamed to the ClamAV daemon with INSTREAM (clamd decodes MIME itself).
+// A clamd that is down, slow or refuses the size is an `error` verdict with the reason, plus one log line.
+import { connect, type Socket } from 'node:net';
+import { splitHostPort } from '../core/config.js';
+import { ShieldError, type ErrorCode } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Engine, ScanInput } from './engine.js';
+import { openSource } from './source.js';
+import type { Verdict } from './types.js';
+
+export type ClamdAddress = { path: string } | { host: string; port: number };
+
+/** `unix:/path`, `/path` or `host:port`. */
+export function parseClamdAddress(s: string): ClamdAddress {
+  if (s.startsWith('unix:')) return { path: s.slice(5) };
+  if (s.startsWith('/')) return { path: s };
+  try {
+    return splitHostPort(s);
+  } catch {
+    throw new ShieldError(
+      'MS_ERR_CONFIG_INVALID',
+      `scan.clamd.address: expected unix:/path, /path or host:port, found "${s}"`,
+    );
+  }
+}
+
+export function formatClamdAddress(a: ClamdAddress): string {
+  return 'path' in a ? `unix:${a.path}` : `${a.host}:${a.port}`;
+}
+
+export type ClamdReply = { kind: 'ok' } | { kind: 'found'; signature: string } | { kind: 'error'; message: string };
+
+/** Parses one INSTREAM reply: "stream: OK", "stream: Name FOUND", "... ERROR" (NUL-terminated with the z prefix). */
+export function parseClamdReply(raw: string): ClamdReply {
+  const text = raw.replace(/\0+$/, '').trim();
+  const found = /^(?:stream: )?(.+) FOUND$/.exec(text);
+  if (found) return { kind: 'found', signature: found[1]!.trim() };
+  if (/^(?:stream: )?OK$/.test(text)) return { kind: 'ok' };
+  if (/ ERROR$/.test(text)) return { kind: 'error', message: text.replace(/ ERROR$/, '') };
+  return { kind: 'error', message: `unexpected reply "${text.slice(0, 200)}"` };
+}
+
+export interface ClamdOptions {
+  address: string;
+  timeoutMs: number;
+  /** Must not exceed clamd.conf's StreamMaxLength (clamd default 25 MB); larger messages are an error verdict. */
+  streamMaxLength: number;
+  /** Concurrent INSTREAM sessions; more scans wait for a slot. */
+  poolSize: number;
+  log: Logger;
+}
+
+const ENGINE = 'clamd';
+/** Chunk size on the wire. clamd reads chunks of any size; 64 KiB keeps memory flat and syscalls few. */
+const CHUNK = 64 * 1024;
+
+class ClamdFailure extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * zINSTREAM closes the connection after its one reply, so connections cannot be reused without IDSESSION, whose
+ * error recovery is fragile (one bad reply poisons the session). The "pool" is therefore a bound on concurrent
+ * sessions: clamd's own thread pool (MaxThreads) is small, and queueing here keeps a burst of fetched mail from
+ * overrunning it and timing out.
+ */
+class Slots {
+  private busy = 0;
+  private readonly waiters: (() => void)[] = [];
+  constructor(private readonly size: number) {}
+
+  acquire(timeoutMs: number): Promise<boolean> {
+    if (this.busy < this.size) {
+      this.busy++;
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => {
+      const grant = () => {
+        clearTimeout(timer);
+        this.busy++;
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        const i = this.waiters.indexOf(grant);
+        if (i >= 0) this.waiters.splice(i, 1);
+        resolve(false);
+      }, timeoutMs);
+      this.waiters.push(grant);
+    });
+  }
+
+  release(): void {
+    this.busy--;
+    this.waiters.shift()?.();
+  }
+}
+
+export class ClamdEngine implements Engine {
+  readonly name = ENGINE;
+  private readonly address: ClamdAddress;
+  private readonly slots: Slots;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(private readonly opts: ClamdOptions) {
+    this.address = parseClamdAddress(opts.address);
+    this.slots = new Slots(opts.poolSize);
+  }
+
+  private fail(code: ErrorCode, reason: string, input: ScanInput): Verdict {
+    this.opts.log.warn(
+      { code, engine: ENGINE, address: formatClamdAddress(this.address), connId: input.connId },
+      reason,
+    );
+    return { kind: 'error', engine: ENGINE, reason: `${reason} (${code})` };
+  }
+
+  async scan(input: ScanInput): Promise<Verdict> {
+    const where = formatClamdAddress(this.address);
+    if (input.size > this.opts.streamMaxLength)
+      return this.fail(
+        'MS_ERR_SCAN_ENGINE',
+        `the message is ${input.size} bytes, more than clamd accepts (scan.clamd.streamMaxLength = ${this.opts.streamMaxLength}); raise StreamMaxLength in clamd.conf and scan.clamd.streamMaxLength together`,
+        input,
+      );
+    if (!(await this.slots.acquire(this.opts.timeoutMs)))
+      return this.fail(
+        'MS_ERR_CLAMD_TIMEOUT',
+        `clamd at ${where}: no free connection within ${this.opts.timeoutMs} ms (all ${this.opts.poolSize} busy)`,
+        input,
+      );
+    try {
+      const reply = parseClamdReply(await this.instream(input));
+      if (reply.kind === 'ok') return { kind: 'clean' };
+      if (reply.kind === 'found')
+        return { kind: 'infected', engine: ENGINE, signature: reply.signature, part: 'the message' };
+      const hint = /size limit/i.test(reply.message)
+        ? '; raise StreamMaxLength in clamd.conf or lower scan.clamd.streamMaxLength to match it'
+        : '';
+      return this.fail(
+        'MS_ERR_SCAN_ENGINE',
+        `clamd at ${where} answered with an error: ${reply.message}${hint}`,
+        input,
+      );
+    } catch (e) {
+      if (e instanceof ClamdFailure) return this.fail(e.code, e.message, input);
+      return this.fail('MS_ERR_SCAN_ENGINE', `clamd at ${where}: ${e instanceof Error ? e.message : String(e)}`, input);
+    } finally {
+      this.slots.release();
+    }
+  }
+
+  /** One INSTREAM session; resolves with clamd's reply text. */
+  private instream(input: ScanInput): Promise<string> {
+    const where = formatClamdAddress(this.address);
+    return new Promise<string>((resolve, reject) => {
+      const sock = 'path' in this.address ? connect(this.address.path) : connect(this.address.port, this.address.host);
+      this.sockets.add(sock);
+      const replyChunks: Buffer[] = [];
+      let connected = false;
+      let done = false;
+      const finish = (err: Error | null, text?: string) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this.sockets.delete(sock);
+        sock.destroy();
+        if (err) reject(err);
+        else resolve(text ?? '');
+      };
+      const replyText = () => Buffer.concat(replyChunks).toString('utf8');
+      const timer = setTimeout(
+        () =>
+          finish(
+            new ClamdFailure(
+              'MS_ERR_CLAMD_TIMEOUT',
+              connected
+                ? `clamd at ${where} did not answer within ${this.opts.timeoutMs} ms (scan.clamd.timeoutMs)`
+                : `clamd at ${where} did not accept a connection within ${this.opts.timeoutMs} ms`,
+            ),
+          ),
+        this.opts.timeoutMs,
+      );
+      sock.on('data', (d: Buffer) => {
+        replyChunks.push(d);
+        if (d.includes(0)) finish(null, replyText());
+      });
+      sock.on('end', () => finish(null, replyText()));
+      sock.on('error', (e: NodeJS.ErrnoException) => {
+        // clamd closes early when it refuses (size limit): its reply, if any, explains better than EPIPE.
+        if (replyChunks.length > 0) return finish(null, replyText());
+        if (!connected)
+          return finish(
+            new ClamdFailure(
+              'MS_ERR_CLAMD_UNAVAILABLE',
+              `clamd is not reachable at ${where} (${e.code ?? e.message}); is clamd running?`,
+            ),
+          );
+        finish(
+          new ClamdFailure('MS_ERR_SCAN_ENGINE', `clamd at ${where} dropped the connection (${e.code ?? e.message})`),
+        );
+      });
+      sock.on('connect', () => {
+        connected = true;
+        this.stream(sock, input).catch((e: unknown) => {
+          if (replyChunks.length === 0) finish(e instanceof Error ? e : new Error(String(e)));
+        });
+      });
+    });
+  }
+
+  private async stream(sock: Socket, input: ScanInput): Promise<void> {
+    const write = (b: Buffer) =>
+      new Promise<void>((resolve, reject) => {
+        if (sock.destroyed) return reject(new Error('connection closed while sending'));
+        if (sock.write(b)) return resolve();
+        const onDrain = () => {
+          sock.off('close', onClose);
+          resolve();
+        };
+        const onClose = () => {
+          sock.off('drain', onDrain);
+          reject(new Error('connection closed while sending'));
+        };
+        sock.once('drain', onDrain);
+        sock.once('close', onClose);
+      });
+    await write(Buffer.from('zINSTREAM\0'));
+    for await (const chunk of openSource(input.source)) {
+      const buf = chunk as Buffer;
+      for (let off = 0; off < buf.length; off += CHUNK) {
+        const piece = buf.subarray(off, Math.min(buf.length, off + CHUNK));
+        const len = Buffer.alloc(4);
+        len.writeUInt32BE(piece.length);
+        await write(len);
+        await write(piece);
+      }
+    }
+    await write(Buffer.alloc(4));
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+  }
+}
