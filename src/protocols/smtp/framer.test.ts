@@ -1,0 +1,163 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ClientFramer, ReplyFramer } from './framer.js';
+import type { ClientUnit } from './framer.js';
+
+const b = (s: string) => Buffer.from(s, 'latin1');
+
+/** Feeds `chunks` and drains the framer; a DATA line switches to data mode like the session does. */
+function frame(chunks: Buffer[], maxLine = 64, maxMsg = 1000): string[] {
+  const f = new ClientFramer(maxLine);
+  const out: string[] = [];
+  let data = '';
+  const drain = () => {
+    let u: ClientUnit | null;
+    while ((u = f.next())) {
+      if (u.type === 'line') {
+        const s = u.line.toString('latin1');
+        out.push(`L:${s}`);
+        if (s === 'DATA') f.startData(maxMsg);
+        const m = /^BDAT (\d+)$/.exec(s);
+        if (m) f.skip(Number(m[1]));
+      } else if (u.type === 'line-too-long') out.push('TOO-LONG');
+      else if (u.type === 'data') data += u.data.toString('latin1');
+      else {
+        // Bytes passed before a message was found bad are discarded by the session, so only clean content counts.
+        const shown = u.tooBig || u.bareEol ? '(dropped)' : JSON.stringify(data);
+        out.push(`D:${shown} size=${u.size} big=${u.tooBig} bare=${u.bareEol}`);
+        data = '';
+      }
+    }
+  };
+  for (const c of chunks) {
+    f.push(c);
+    drain();
+  }
+  if (data) out.push(`partial:${JSON.stringify(data)}`);
+  return out;
+}
+
+/** Asserts the framing of `input` is the same whole, split at every offset, and byte by byte. */
+function everySplit(input: string, expected: string[], maxLine?: number, maxMsg?: number): void {
+  const whole = b(input);
+  assert.deepEqual(frame([whole], maxLine, maxMsg), expected, 'whole');
+  for (let i = 1; i < whole.length; i++) {
+    assert.deepEqual(frame([whole.subarray(0, i), whole.subarray(i)], maxLine, maxMsg), expected, `split at ${i}`);
+  }
+  const bytes = [...whole].map((x) => Buffer.from([x]));
+  assert.deepEqual(frame(bytes, maxLine, maxMsg), expected, 'byte by byte');
+}
+
+test('command lines: CRLF and a lenient bare LF', () => {
+  everySplit('EHLO a\r\nMAIL FROM:<x@y>\nNOOP\r\n', ['L:EHLO a', 'L:MAIL FROM:<x@y>', 'L:NOOP']);
+});
+
+test('an over-long command line is reported once and skipped to its LF', () => {
+  const long = 'X'.repeat(100);
+  everySplit(`NOOP\r\n${long}\r\nQUIT\r\n`, ['L:NOOP', 'TOO-LONG', 'L:QUIT'], 32);
+  // Exactly at the limit (terminator included) is fine; one byte more is not.
+  everySplit(`${'A'.repeat(30)}\r\n${'B'.repeat(31)}\r\nQUIT\r\n`, [`L:${'A'.repeat(30)}`, 'TOO-LONG', 'L:QUIT'], 32);
+});
+
+test('data mode un-stuffs dots and ends at CRLF.CRLF; pipelined commands follow', () => {
+  everySplit('DATA\r\nSubject: x\r\n\r\n..leading dot\r\n.\r\n...\r\nend\r\n.\r\nQUIT\r\n', [
+    'L:DATA',
+    'D:"Subject: x\\r\\n\\r\\n.leading dot\\r\\n" size=28 big=false bare=null',
+    'L:...',
+    'L:end',
+    'L:.',
+    'L:QUIT',
+  ]);
+});
+
+test('data mode: an empty message, a lone dot line inside, ".\\rX" content', () => {
+  everySplit('DATA\r\n.\r\n', ['L:DATA', 'D:"" size=0 big=false bare=null']);
+  everySplit('DATA\r\na\r\n..\r\n.x\r\n.\r\n', ['L:DATA', 'D:"a\\r\\n.\\r\\nx\\r\\n" size=9 big=false bare=null']);
+  everySplit('DATA\r\n.\rX\r\n.\r\n', ['L:DATA', 'D:(dropped) size=4 big=false bare=CR']);
+});
+
+test('data mode: "\\n.\\r\\n" and "\\r\\n.\\r\\r\\n" are not CRLF.CRLF terminators of a clean message', () => {
+  // A lone CR before LF is fine; "\r\n.\r" followed by "\r\n" is content with a bare CR.
+  everySplit('DATA\r\na\r\n.\r\r\n.\r\n', ['L:DATA', 'D:(dropped) size=6 big=false bare=CR']);
+});
+
+test('data mode: a bare LF marks the message and lets "<LF>.<LF>" end it', () => {
+  everySplit('DATA\r\nline one\nline two\r\n.\r\nNOOP\r\n', [
+    'L:DATA',
+    'D:(dropped) size=19 big=false bare=LF',
+    'L:NOOP',
+  ]);
+  everySplit('DATA\nx\n.\nNOOP\n', ['L:DATA', 'D:(dropped) size=2 big=false bare=LF', 'L:NOOP']);
+});
+
+test('data mode: a bare CR mid-line is flagged', () => {
+  everySplit('DATA\r\na\rb\r\n.\r\n', ['L:DATA', 'D:(dropped) size=5 big=false bare=CR']);
+});
+
+test('data mode: the size cap stops the content but the end is still found', () => {
+  everySplit('DATA\r\n0123456789\r\n0123456789\r\n.\r\nQUIT\r\n', ['L:DATA', 'D:(dropped) size=24 big=true bare=null', 'L:QUIT'], 64, 10);
+});
+
+test('data lines may be longer than the command line limit', () => {
+  const long = 'y'.repeat(200);
+  everySplit(`DATA\r\n${long}\r\n.\r\n`, ['L:DATA', `D:${JSON.stringify(long + '\r\n')} size=202 big=false bare=null`], 16);
+});
+
+test('skip drops a refused BDAT payload', () => {
+  everySplit('BDAT 5\r\nab\r\ncNOOP\r\n', ['L:BDAT 5', 'L:NOOP']);
+});
+
+test('takeRest returns the bytes after a STARTTLS line', () => {
+  const f = new ClientFramer(64);
+  f.push(b('STARTTLS\r\n\x16\x03\x01junk'));
+  assert.deepEqual(f.next(), { type: 'line', line: b('STARTTLS') });
+  assert.equal(f.takeRest().toString('latin1'), '\x16\x03\x01junk');
+  assert.equal(f.buffered, 0);
+});
+
+test('a slow-loris line is linear: 64 KiB one byte at a time', () => {
+  const f = new ClientFramer(128 * 1024);
+  const t0 = process.hrtime.bigint();
+  const one = b('a');
+  for (let i = 0; i < 64 * 1024; i++) {
+    f.push(one);
+    assert.equal(f.next(), null);
+  }
+  f.push(b('\r\n'));
+  const u = f.next();
+  assert.equal(u?.type === 'line' ? u.line.length : -1, 64 * 1024);
+  // Quadratic rescanning would take tens of seconds here.
+  assert.ok(Number(process.hrtime.bigint() - t0) / 1e9 < 5);
+});
+
+function replies(chunks: Buffer[], maxLine = 128): string[] {
+  const f = new ReplyFramer(maxLine);
+  const out: string[] = [];
+  for (const c of chunks) {
+    f.push(c);
+    let u;
+    while ((u = f.next())) {
+      if (u.type === 'error') out.push(`ERR ${u.reason}`);
+      else out.push(`${u.reply.code} ${JSON.stringify(u.reply.lines)} ${JSON.stringify(u.reply.raw.toString('latin1'))}`);
+    }
+  }
+  return out;
+}
+
+test('reply framer: single and multi-line replies, split at every offset', () => {
+  const input = b('220 mx ESMTP\r\n250-mx\r\n250-PIPELINING\r\n250 SIZE 100\r\n354\r\n');
+  const expected = [
+    '220 ["mx ESMTP"] "220 mx ESMTP\\r\\n"',
+    '250 ["mx","PIPELINING","SIZE 100"] "250-mx\\r\\n250-PIPELINING\\r\\n250 SIZE 100\\r\\n"',
+    '354 [""] "354\\r\\n"',
+  ];
+  assert.deepEqual(replies([input]), expected);
+  for (let i = 1; i < input.length; i++)
+    assert.deepEqual(replies([input.subarray(0, i), input.subarray(i)]), expected, `split at ${i}`);
+});
+
+test('reply framer: malformed and changing codes are errors', () => {
+  assert.deepEqual(replies([b('hello\r\n')]), ['ERR malformed reply line "hello"']);
+  assert.match(replies([b('250-a\r\n251 b\r\n')])[0]!, /code changed/);
+  assert.deepEqual(replies([b('250 ' + 'x'.repeat(200) + '\r\n')]), ['ERR reply line too long']);
+});

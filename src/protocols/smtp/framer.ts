@@ -1,0 +1,396 @@
+// SMTP byte framing, pure. Two directions:
+// - ClientFramer: what the mail client sends. Command mode splits lines; data mode un-stuffs the DATA dot stream
+//   while it arrives and counts its size (nodemailer smtp-server's split). The session pulls one unit at a time so it
+//   can switch mode exactly at the line boundary after DATA, even when the client pipelined past it.
+// - ReplyFramer: what the server sends: multi-line replies ("250-...", "250 ...").
+// Both keep their work O(bytes read): a byte is scanned once, never re-scanned as a buffer grows (a slow-loris
+// sending one byte per packet must not cost quadratic time).
+
+const LF = 0x0a;
+const CR = 0x0d;
+const DOT = 0x2e;
+
+/** Unconsumed input as a list of chunks; the first may be partly consumed (`off`). */
+class ChunkQueue {
+  private chunks: Buffer[] = [];
+  /** Index of the first live chunk: shifting an array per chunk would be quadratic for tiny packets. */
+  private first = 0;
+  private off = 0;
+  length = 0;
+
+  push(b: Buffer): void {
+    if (b.length === 0) return;
+    this.chunks.push(b);
+    this.length += b.length;
+  }
+
+  /** The first chunk's unconsumed part, or null. */
+  head(): Buffer | null {
+    const c = this.chunks[this.first];
+    return c ? c.subarray(this.off) : null;
+  }
+
+  /** The i-th live chunk (whole; chunk 0 starts at firstOffset()). */
+  chunkAt(i: number): Buffer | undefined {
+    return this.chunks[this.first + i];
+  }
+
+  firstOffset(): number {
+    return this.off;
+  }
+
+  private dropFirst(): void {
+    this.first++;
+    this.off = 0;
+    if (this.first === this.chunks.length) {
+      this.chunks = [];
+      this.first = 0;
+    } else if (this.first > 1024 && this.first * 2 > this.chunks.length) {
+      this.chunks = this.chunks.slice(this.first);
+      this.first = 0;
+    }
+  }
+
+  /** Removes the first n bytes and returns them (copying only when they span chunks). */
+  take(n: number): Buffer {
+    const parts: Buffer[] = [];
+    let left = n;
+    while (left > 0) {
+      const c = this.chunks[this.first]!;
+      const avail = c.length - this.off;
+      if (avail <= left) {
+        parts.push(c.subarray(this.off));
+        this.dropFirst();
+        left -= avail;
+      } else {
+        parts.push(c.subarray(this.off, this.off + left));
+        this.off += left;
+        left = 0;
+      }
+    }
+    this.length -= n;
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
+  }
+
+  takeAll(): Buffer {
+    return this.take(this.length);
+  }
+}
+
+/**
+ * Finds line ends across a ChunkQueue, remembering how far it has looked so each byte is examined once. `limit`
+ * bounds a line (terminator included); a longer line is reported and its rest skipped up to the next LF.
+ */
+class LineScanner {
+  /** Bytes from the queue head known to contain no LF. */
+  private scanned = 0;
+  private ci = 0;
+  private cpos = -1;
+  /** Skipping the rest of an over-long line. */
+  discarding = false;
+
+  constructor(
+    private readonly q: ChunkQueue,
+    private readonly limit: number,
+  ) {}
+
+  reset(): void {
+    this.scanned = 0;
+    this.ci = 0;
+    this.cpos = -1;
+  }
+
+  /**
+   * Returns the next complete line (terminator included), 'too-long' once per over-long line, or null when more
+   * bytes are needed.
+   */
+  next(): Buffer | 'too-long' | null {
+    for (;;) {
+      if (this.cpos < 0) this.cpos = this.ci === 0 ? this.q.firstOffset() : 0;
+      const c = this.q.chunkAt(this.ci);
+      if (!c) {
+        if (!this.discarding && this.scanned >= this.limit) return this.overflow();
+        if (this.discarding && this.scanned > 0) {
+          this.q.take(this.scanned);
+          this.reset();
+        }
+        return null;
+      }
+      const j = c.indexOf(LF, this.cpos);
+      if (j < 0) {
+        this.scanned += c.length - this.cpos;
+        this.ci++;
+        this.cpos = -1;
+        if (!this.discarding && this.scanned >= this.limit) return this.overflow();
+        continue;
+      }
+      const total = this.scanned + (j - this.cpos) + 1;
+      this.reset();
+      if (this.discarding) {
+        this.q.take(total);
+        this.discarding = false;
+        continue;
+      }
+      if (total > this.limit) {
+        this.q.take(total);
+        return 'too-long';
+      }
+      return this.q.take(total);
+    }
+  }
+
+  private overflow(): 'too-long' {
+    this.q.take(this.scanned);
+    this.reset();
+    this.discarding = true;
+    return 'too-long';
+  }
+}
+
+/** Strips CRLF or a lone LF. */
+function chomp(line: Buffer): Buffer {
+  let n = line.length;
+  if (n > 0 && line[n - 1] === LF) n--;
+  if (n > 0 && line[n - 1] === CR) n--;
+  return line.subarray(0, n);
+}
+
+export type ClientUnit =
+  /** A command line without its terminator. */
+  | { type: 'line'; line: Buffer }
+  /** A command line longer than the limit; it was dropped up to its LF. */
+  | { type: 'line-too-long' }
+  /** Un-stuffed message bytes (omitted once the message is over its size cap or has a bare line ending). */
+  | { type: 'data'; data: Buffer }
+  /** The end of the DATA stream. `size` counts un-stuffed bytes. */
+  | { type: 'data-end'; size: number; tooBig: boolean; bareEol: 'LF' | 'CR' | null };
+
+type DataState = 'line-start' | 'dot' | 'dot-cr' | 'mid';
+
+export class ClientFramer {
+  private readonly q = new ChunkQueue();
+  private readonly lines: LineScanner;
+  private mode: 'command' | 'data' | 'skip' = 'command';
+  private skipLeft = 0;
+  // Data mode.
+  private ds: DataState = 'line-start';
+  private lastWasCr = false;
+  private size = 0;
+  private maxBytes = 0;
+  private bareEol: 'LF' | 'CR' | null = null;
+  private ended = false;
+
+  constructor(maxLineBytes: number) {
+    this.lines = new LineScanner(this.q, maxLineBytes);
+  }
+
+  push(chunk: Buffer): void {
+    this.q.push(chunk);
+  }
+
+  get buffered(): number {
+    return this.q.length;
+  }
+
+  get inData(): boolean {
+    return this.mode === 'data';
+  }
+
+  /** Everything received and not yet framed (the bytes after STARTTLS). */
+  takeRest(): Buffer {
+    this.lines.reset();
+    this.lines.discarding = false;
+    return this.q.takeAll();
+  }
+
+  /** Switches to data mode at the current position (the session answered DATA with 354). */
+  startData(maxBytes: number): void {
+    this.mode = 'data';
+    this.ds = 'line-start';
+    this.lastWasCr = false;
+    this.size = 0;
+    this.maxBytes = maxBytes;
+    this.bareEol = null;
+    this.ended = false;
+    this.lines.reset();
+  }
+
+  /** Drops the next n bytes (the payload of a refused BDAT). */
+  skip(n: number): void {
+    this.mode = 'skip';
+    this.skipLeft = n;
+    this.lines.reset();
+  }
+
+  next(): ClientUnit | null {
+    if (this.mode === 'skip') {
+      const n = Math.min(this.skipLeft, this.q.length);
+      this.q.take(n);
+      this.skipLeft -= n;
+      if (this.skipLeft > 0) return null;
+      this.mode = 'command';
+    }
+    if (this.mode === 'data') return this.nextData();
+    const l = this.lines.next();
+    if (l === null) return null;
+    if (l === 'too-long') return { type: 'line-too-long' };
+    return { type: 'line', line: chomp(l) };
+  }
+
+  private flag(kind: 'LF' | 'CR'): void {
+    if (!this.bareEol) this.bareEol = kind;
+  }
+
+  private nextData(): ClientUnit | null {
+    for (;;) {
+      if (this.ended) {
+        this.ended = false;
+        this.mode = 'command';
+        return { type: 'data-end', size: this.size, tooBig: this.size > this.maxBytes, bareEol: this.bareEol };
+      }
+      const c = this.q.head();
+      if (!c) return null;
+      const data = this.scanChunk(c);
+      // Nothing more is passed on once the message is known to be refused: it is never scanned or delivered.
+      if (data && !this.bareEol && this.size <= this.maxBytes) return { type: 'data', data };
+    }
+  }
+
+  /** Un-stuffs one chunk up to the end of the message, consumes it, and returns its content bytes (or null). */
+  private scanChunk(c: Buffer): Buffer | null {
+    const out: Buffer[] = [];
+    let runStart = 0;
+    let i = 0;
+    let consumed = c.length;
+    scan: while (i < c.length) {
+      switch (this.ds) {
+        case 'line-start':
+          if (c[i] === DOT) {
+            // Either the stuffing dot or the terminator's dot: dropped in both cases.
+            if (i > runStart) out.push(c.subarray(runStart, i));
+            i++;
+            runStart = i;
+            this.ds = 'dot';
+          } else this.ds = 'mid';
+          continue;
+        case 'dot':
+          if (c[i] === CR) {
+            // Held: ".\r\n" ends the message, ".\rX" is content "\rX".
+            i++;
+            runStart = i;
+            this.ds = 'dot-cr';
+            continue;
+          }
+          if (c[i] === LF) {
+            // ".\n" at a line start ends a message that is refused for its bare LF (see session.ts).
+            this.flag('LF');
+            consumed = i + 1;
+            this.ended = true;
+            break scan;
+          }
+          this.ds = 'mid';
+          continue;
+        case 'dot-cr':
+          if (c[i] === LF) {
+            consumed = i + 1;
+            this.ended = true;
+            break scan;
+          }
+          out.push(Buffer.from([CR]));
+          this.lastWasCr = true;
+          this.ds = 'mid';
+          continue;
+        case 'mid': {
+          if (this.lastWasCr && c[i] !== LF) this.flag('CR');
+          const j = c.indexOf(LF, i);
+          const end = j < 0 ? c.length : j;
+          // A CR anywhere but as the last byte before the LF (or before the chunk end, decided next chunk) is bare.
+          const crAt = end > i ? c.subarray(i, end).indexOf(CR) : -1;
+          if (crAt >= 0 && i + crAt < end - 1) this.flag('CR');
+          if (j < 0) {
+            this.lastWasCr = c[c.length - 1] === CR;
+            i = c.length;
+            break scan;
+          }
+          if (!(j > i ? c[j - 1] === CR : this.lastWasCr)) this.flag('LF');
+          this.lastWasCr = false;
+          i = j + 1;
+          this.ds = 'line-start';
+          continue;
+        }
+      }
+    }
+    // At the terminator the run is empty: its dot (and CR) were excluded when seen.
+    if (!this.ended && c.length > runStart) out.push(c.subarray(runStart));
+    this.q.take(consumed);
+    let n = 0;
+    for (const b of out) n += b.length;
+    this.size += n;
+    if (n === 0) return null;
+    return out.length === 1 ? out[0]! : Buffer.concat(out, n);
+  }
+}
+
+export interface Reply {
+  code: number;
+  /** The text of each line after "NNN-" / "NNN ", latin1. */
+  lines: string[];
+  /** The reply exactly as received, for relaying unchanged. */
+  raw: Buffer;
+}
+
+export type ReplyUnit = { type: 'reply'; reply: Reply } | { type: 'error'; reason: string };
+
+/** Frames server replies. A line that is not "NNN", "NNN-text" or "NNN text", or is too long, is an error. */
+export class ReplyFramer {
+  private readonly q = new ChunkQueue();
+  private readonly lines: LineScanner;
+  private pending: Buffer[] = [];
+  private texts: string[] = [];
+  private code = 0;
+
+  constructor(maxLineBytes: number) {
+    this.lines = new LineScanner(this.q, maxLineBytes);
+  }
+
+  push(chunk: Buffer): void {
+    this.q.push(chunk);
+  }
+
+  get buffered(): number {
+    return this.q.length;
+  }
+
+  /** Drops everything buffered (bytes after a STARTTLS go-ahead); returns how many bytes were dropped. */
+  discard(): number {
+    const n = this.q.length;
+    this.q.takeAll();
+    this.lines.reset();
+    this.lines.discarding = false;
+    this.pending = [];
+    this.texts = [];
+    return n;
+  }
+
+  next(): ReplyUnit | null {
+    for (;;) {
+      const l = this.lines.next();
+      if (l === null) return null;
+      if (l === 'too-long') return { type: 'error', reason: 'reply line too long' };
+      const s = chomp(l).toString('latin1');
+      const m = /^(\d{3})([ -]|$)(.*)$/s.exec(s);
+      if (!m) return { type: 'error', reason: `malformed reply line ${JSON.stringify(s.slice(0, 80))}` };
+      const code = Number(m[1]);
+      if (this.pending.length > 0 && code !== this.code)
+        return { type: 'error', reason: `reply code changed inside a multi-line reply (${this.code} then ${code})` };
+      this.code = code;
+      this.pending.push(l);
+      this.texts.push(m[3]!);
+      if (m[2] === '-') continue;
+      const reply: Reply = { code, lines: this.texts, raw: Buffer.concat(this.pending) };
+      this.pending = [];
+      this.texts = [];
+      return { type: 'reply', reply };
+    }
+  }
+}
