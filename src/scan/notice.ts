@@ -1,0 +1,123 @@
+// The notice that replaces an incoming infected or blocked message. It keeps the original's identity headers (byte
+// for byte, so threading and encoded words survive), prefixes the subject, and says in plain words what was found,
+// where, by which engine, and how to get the original back. It carries nothing of the original body.
+import type { RawField } from './headers.js';
+import type { Verdict } from './types.js';
+import { describeVerdict, verdictHeaderValue } from './verdict.js';
+
+/** Headers copied from the original: what a client needs to show the notice in place of the message and thread it. */
+const KEPT = ['date', 'from', 'to', 'cc', 'message-id', 'reply-to', 'in-reply-to', 'references'] as const;
+
+export interface NoticeInput {
+  fields: RawField[];
+  verdict: Extract<Verdict, { kind: 'infected' | 'blocked' }>;
+  quarantineId: string;
+  subjectPrefix: string;
+  originalSize: number;
+  /** Decoded original subject, for the body. */
+  subject?: string;
+  now: Date;
+}
+
+export function exportCommand(id: string): string {
+  return `mailshield quarantine export ${id} --out original.eml`;
+}
+
+/** RFC 2047 encoded-word for non-ASCII header text (B encoding, chunked so each word stays under 75 chars). */
+function encodeWords(text: string): string {
+  if (/^[\x20-\x7e]*$/.test(text)) return text;
+  const words: string[] = [];
+  let cur = '';
+  for (const ch of text) {
+    if (Buffer.byteLength(cur + ch) > 45) {
+      words.push(cur);
+      cur = '';
+    }
+    cur += ch;
+  }
+  if (cur) words.push(cur);
+  return words.map((w) => `=?UTF-8?B?${Buffer.from(w, 'utf8').toString('base64')}?=`).join('\r\n ');
+}
+
+function rfc2822Date(d: Date): string {
+  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${days[d.getUTCDay()]}, ${d.getUTCDate()} ${months[d.getUTCMonth()]} ${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+}
+
+/** Folds a structured header at "; " boundaries so no line passes 78 characters where avoidable. */
+function foldStructured(name: string, value: string): string {
+  const parts = value.split('; ');
+  let line = `${name}: ${parts[0]}`;
+  const lines: string[] = [];
+  for (const p of parts.slice(1)) {
+    if (line.length + 2 + p.length > 78) {
+      lines.push(line + ';');
+      line = ` ${p}`;
+    } else line += `; ${p}`;
+  }
+  lines.push(line);
+  return lines.join('\r\n');
+}
+
+function subjectField(fields: RawField[], prefix: string): string {
+  const orig = fields.find((f) => f.name === 'subject');
+  const value = orig ? orig.raw.slice(orig.raw.indexOf(':') + 1).replace(/^[ \t]+/, '') : '';
+  if (!prefix) return `Subject: ${value}`;
+  // An encoded-word prefix must be separated from what follows by folding whitespace; an ASCII prefix is plain text.
+  const pre = /^[\x20-\x7e]*$/.test(prefix) ? prefix : `${encodeWords(prefix.trimEnd())} `;
+  return value ? `Subject: ${pre}${value}` : `Subject: ${pre.trimEnd()}`;
+}
+
+function bodyText(n: NoticeInput): string {
+  const v = n.verdict;
+  const what =
+    v.kind === 'infected'
+      ? `The virus (or test file) "${v.signature}" was found.`
+      : `An attachment was blocked by the rule "${v.rule}"${v.detail ? `: ${v.detail}` : ''}.`;
+  const where = v.part === 'the message' ? 'the message as a whole' : v.part;
+  return [
+    'MailShield removed this message because it is dangerous, and put the original in quarantine.',
+    '',
+    `What was found:  ${what}`,
+    `Where:           ${where}`,
+    `Found by:        the ${v.engine} engine`,
+    `Quarantine id:   ${n.quarantineId}`,
+    ...(n.subject !== undefined ? [`Original subject: ${n.subject.replace(/[\r\n\t]+/g, ' ')}`] : []),
+    `Original size:   ${n.originalSize} bytes`,
+    '',
+    'Nothing of the original message is included here. If you are sure the original is safe, you can get it',
+    'back with this command on the computer that runs MailShield:',
+    '',
+    `    ${exportCommand(n.quarantineId)}`,
+    '',
+    `(In short: ${describeVerdict(v)}.)`,
+    '',
+  ].join('\r\n');
+}
+
+/** Builds the notice message (CRLF line ends, complete header and body). */
+export function buildNotice(n: NoticeInput): Buffer {
+  const head: string[] = [];
+  for (const name of KEPT) for (const f of n.fields) if (f.name === name) head.push(f.raw);
+  if (!n.fields.some((f) => f.name === 'date')) head.unshift(`Date: ${rfc2822Date(n.now)}`);
+  if (!n.fields.some((f) => f.name === 'from')) head.push('From: MailShield <postmaster@localhost>');
+  head.push(subjectField(n.fields, n.subjectPrefix));
+  head.push('MIME-Version: 1.0');
+  head.push(foldStructured('X-MailShield-Verdict', verdictHeaderValue(n.verdict, n.quarantineId)));
+  const body = bodyText(n);
+  // Plain ASCII with short lines goes as 7bit so it is readable raw; anything else (a Unicode file name) as base64.
+  const ascii = /^[\x20-\x7e\r\n]*$/.test(body) && body.split('\r\n').every((l) => l.length <= 900);
+  head.push('Content-Type: text/plain; charset=utf-8');
+  head.push(`Content-Transfer-Encoding: ${ascii ? '7bit' : 'base64'}`);
+  const encodedBody = ascii
+    ? body
+    : (
+        Buffer.from(body, 'utf8')
+          .toString('base64')
+          .match(/.{1,76}/g) ?? []
+      ).join('\r\n') + '\r\n';
+  // Header fields are latin1 strings holding the original bytes; the body part is ASCII either way.
+  return Buffer.concat([Buffer.from(head.join('\r\n') + '\r\n\r\n', 'latin1'), Buffer.from(encodedBody, 'ascii')]);
+}

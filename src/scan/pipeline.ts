@@ -1,0 +1,216 @@
+// The one scan pipeline: engines in configured order, one combined verdict, then the action. Every protocol calls
+// this. Its promise: an original is durable in quarantine before scan() resolves with replace or refuse, and a
+// message is never released unscanned without saying so in a header.
+import { isAbsolute, resolve } from 'node:path';
+import type { Config } from '../core/config.js';
+import { isShieldError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Db } from '../store/db.js';
+import { Quarantine } from '../store/quarantine.js';
+import { BuiltinEngine } from './builtin/engine.js';
+import { ClamdEngine } from './clamd.js';
+import type { Engine, ScanInput } from './engine.js';
+import { readHeaders } from './headers.js';
+import { buildNotice } from './notice.js';
+import { readAll, sourceOf, type MessageSource } from './source.js';
+import type { CapturedMessage, ScanAction, Scanner, Verdict } from './types.js';
+import { combineVerdicts, describeVerdict, isFinding, verdictHeaderValue } from './verdict.js';
+
+export interface PipelineDeps {
+  config: Config;
+  dataDir: string;
+  db: Db;
+  log: Logger;
+  now?: () => Date;
+  /** Resolves paths from the config file (scan.builtin.hashList) against the file's folder; default: as given. */
+  resolvePath?: (p: string) => string;
+  /** Called after the original is durable in quarantine and before the notice or refusal is built (crash tests). */
+  afterQuarantine?: (id: string) => void | Promise<void>;
+}
+
+export type ScanPipeline = Scanner & { close(): Promise<void>; readonly quarantine: Quarantine };
+
+/** Retention purge runs at most this often, piggybacked on scans, so the pipeline needs no timer. */
+const PURGE_INTERVAL_MS = 60 * 60 * 1000;
+
+function createEngines(deps: PipelineDeps): Engine[] {
+  const { scan } = deps.config;
+  const resolvePath = deps.resolvePath ?? ((p: string) => (isAbsolute(p) ? p : resolve(p)));
+  return scan.engines.map((name): Engine => {
+    if (name === 'builtin')
+      return new BuiltinEngine({
+        rules: scan.builtin.rules,
+        archive: scan.builtin.archive,
+        hashList: scan.builtin.hashList ? resolvePath(scan.builtin.hashList) : undefined,
+      });
+    return new ClamdEngine({ ...scan.clamd, log: deps.log.child({ engine: 'clamd' }) });
+  });
+}
+
+/** Adds one header at the top, in the message's own line-ending style. */
+function prependHeader(original: Buffer, line: string): Buffer {
+  const firstNl = original.indexOf('\n');
+  const eol = firstNl > 0 && original[firstNl - 1] === 0x0d ? '\r\n' : firstNl >= 0 ? '\n' : '\r\n';
+  return Buffer.concat([Buffer.from(line + eol, 'latin1'), original]);
+}
+
+/** The text after "554 5.7.1 " in an SMTP refusal: one line, ASCII, bounded. */
+function refusalReply(v: Extract<Verdict, { kind: 'infected' | 'blocked' }>, id: string): string {
+  const what =
+    v.kind === 'infected'
+      ? `virus "${v.signature}" found in ${v.part} by ${v.engine}`
+      : `${v.part} blocked by rule ${v.rule}${v.detail ? ` (${v.detail})` : ''}`;
+  const text = `Message refused: ${what}. The original is in quarantine as ${id}`.replace(/[^\x20-\x7e]/g, '?');
+  return text.length > 450 ? text.slice(0, 447) + '...' : text;
+}
+
+export function createScanPipeline(deps: PipelineDeps): ScanPipeline {
+  const now = deps.now ?? (() => new Date());
+  const log = deps.log.child({ component: 'scan' });
+  const engines = createEngines(deps);
+  const quarantine = new Quarantine(deps.dataDir, deps.db, now);
+  const { actions } = deps.config;
+  let lastPurge = -Infinity;
+
+  const recordDetection = deps.db.prepare(
+    `INSERT INTO detections (at, account, protocol, direction, kind, engine, name, part, quarantine_id, connection_id)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+
+  function record(msg: CapturedMessage, v: Verdict, quarantineId: string | null): void {
+    if (v.kind === 'clean') return;
+    const name = v.kind === 'infected' ? v.signature : v.kind === 'blocked' ? v.rule : v.reason;
+    const part = v.kind === 'error' ? null : v.part;
+    try {
+      recordDetection.run(
+        now().toISOString(),
+        msg.account,
+        msg.protocol,
+        msg.direction,
+        v.kind,
+        v.engine,
+        name,
+        part,
+        quarantineId,
+        msg.connId ?? null,
+      );
+    } catch (e) {
+      // The verdict and quarantine matter; a failed event row only costs the dashboard one line.
+      log.error({ err: e instanceof Error ? e.message : String(e) }, 'could not record the detection');
+    }
+  }
+
+  function maybePurge(): void {
+    const t = now().getTime();
+    if (t - lastPurge < PURGE_INTERVAL_MS) return;
+    lastPurge = t;
+    try {
+      const n = quarantine.purge(deps.config.quarantine.retentionDays);
+      if (n > 0)
+        log.info({ purged: n, retentionDays: deps.config.quarantine.retentionDays }, 'quarantine retention purge');
+    } catch (e) {
+      log.error({ err: e instanceof Error ? e.message : String(e) }, 'quarantine purge failed');
+    }
+  }
+
+  async function runEngines(input: ScanInput): Promise<Verdict> {
+    const verdicts: Verdict[] = [];
+    for (const engine of engines) {
+      let v: Verdict;
+      try {
+        v = await engine.scan(input);
+      } catch (e) {
+        v = { kind: 'error', engine: engine.name, reason: e instanceof Error ? e.message : String(e) };
+      }
+      verdicts.push(v);
+      // A finding is final; running the other engines would only cost time.
+      if (isFinding(v)) break;
+    }
+    return combineVerdicts(verdicts);
+  }
+
+  async function actOnFinding(
+    msg: CapturedMessage,
+    src: MessageSource,
+    v: Extract<Verdict, { kind: 'infected' | 'blocked' }>,
+    mlog: Logger,
+  ): Promise<ScanAction> {
+    const headers = await readHeaders(src);
+    let id: string;
+    try {
+      id = await quarantine.put('bytes' in src ? src.bytes : { path: src.path }, {
+        account: msg.account,
+        protocol: msg.protocol,
+        direction: msg.direction,
+        verdict: v,
+        subject: headers.subject,
+        from: headers.from,
+        connId: msg.connId,
+      });
+    } catch (e) {
+      // Without a quarantined copy, replacing or refusing could lose the original: keep it where it is instead.
+      const reason = isShieldError(e) ? e.toReplyText(300) : String(e);
+      mlog.error({ verdict: v, err: reason }, 'quarantine failed; temporary failure instead of replace/refuse');
+      record(msg, v, null);
+      return { action: 'tempfail', verdict: v, reason: `message held back: ${describeVerdict(v)}, but ${reason}` };
+    }
+    await deps.afterQuarantine?.(id);
+    record(msg, v, id);
+    mlog.warn(
+      { verdict: v, quarantineId: id, subject: headers.subject },
+      `${msg.direction} message ${v.kind}: ${describeVerdict(v)}`,
+    );
+    if (msg.direction === 'outgoing')
+      return { action: 'refuse', verdict: v, reply: refusalReply(v, id), quarantineId: id };
+    const notice = buildNotice({
+      fields: headers.fields,
+      verdict: v,
+      quarantineId: id,
+      subjectPrefix: actions.subjectPrefix,
+      originalSize: msg.size,
+      subject: headers.subject,
+      now: now(),
+    });
+    return { action: 'replace', verdict: v, notice, quarantineId: id };
+  }
+
+  async function scan(msg: CapturedMessage): Promise<ScanAction> {
+    maybePurge();
+    const src = sourceOf(msg);
+    const mlog = log.child({
+      connId: msg.connId,
+      account: msg.account,
+      protocol: msg.protocol,
+      direction: msg.direction,
+    });
+    const started = now().getTime();
+    const v = await runEngines({ source: src, size: msg.size, connId: msg.connId });
+    mlog.debug({ verdict: v.kind, size: msg.size, ms: now().getTime() - started }, 'scanned');
+
+    if (isFinding(v)) return actOnFinding(msg, src, v, mlog);
+    if (v.kind === 'error') {
+      record(msg, v, null);
+      if (deps.config.scan.onError === 'deliver-tagged') {
+        mlog.warn({ verdict: v }, 'scan failed; delivering tagged as unscanned (scan.onError = deliver-tagged)');
+        return {
+          action: 'release',
+          verdict: v,
+          bytes: prependHeader(await readAll(src), `X-MailShield-Verdict: ${verdictHeaderValue(v)}`),
+        };
+      }
+      mlog.warn({ verdict: v }, 'scan failed; temporary failure, the mail stays where it is (scan.onError = tempfail)');
+      return { action: 'tempfail', verdict: v, reason: `mail scan failed: ${v.engine}: ${v.reason}` };
+    }
+    if (actions.addScannedHeader)
+      return { action: 'release', verdict: v, bytes: prependHeader(await readAll(src), 'X-MailShield-Verdict: clean') };
+    return { action: 'release', verdict: v };
+  }
+
+  return {
+    scan,
+    quarantine,
+    async close() {
+      await Promise.all(engines.map((e) => e.close?.()));
+    },
+  };
+}
