@@ -73,6 +73,11 @@ export async function caIdentity(certPath: string, pem: string): Promise<CaIdent
   };
 }
 
+/** Double quotes work the same in cmd, PowerShell and POSIX shells for names without `"`, `$` or `%`. */
+function dq(s: string): string {
+  return /^[A-Za-z0-9_./:=@+\\-]+$/.test(s) ? s : `"${s}"`;
+}
+
 function shq(s: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
@@ -84,11 +89,11 @@ export function trustCommands(id: CaIdentity, linuxStoreDir: string): string {
     `Linux (Debian/Ubuntu system store, as root):`,
     `  cp ${p} ${shq(join(linuxStoreDir, id.linuxFile))} && update-ca-certificates`,
     `Windows (current user's Root store; run in cmd or PowerShell, with the file copied to that machine):`,
-    `  certutil -addstore -user Root ${p}`,
+    `  certutil -addstore -user Root ${dq(id.certPath)}`,
     `macOS (login keychain; add "sudo" and "-d -k /Library/Keychains/System.keychain" for all users):`,
     `  security add-trusted-cert -r trustRoot -k ~/Library/Keychains/login.keychain-db ${p}`,
     `Thunderbird (its own NSS store; close Thunderbird first; certutil is in libnss3-tools / nss):`,
-    `  certutil -d sql:PROFILE -A -t "C,," -n ${shq(id.nickname)} -i ${p}`,
+    `  certutil -d sql:PROFILE -A -t "C,," -n "${id.nickname}" -i ${dq(id.certPath)}`,
     `  PROFILE is ~/.thunderbird/XXXX.default-release (Linux), %APPDATA%\\Thunderbird\\Profiles\\XXXX (Windows),`,
     `  ~/Library/Thunderbird/Profiles/XXXX (macOS). The "C,," trust flags mean: trusted to issue server certificates.`,
     ``,
@@ -101,7 +106,7 @@ export function untrustCommands(id: CaIdentity, linuxStoreDir: string): string {
     `Linux:       rm -f ${shq(join(linuxStoreDir, id.linuxFile))} && update-ca-certificates --fresh`,
     `Windows:     certutil -delstore -user Root ${id.serial}`,
     `macOS:       security delete-certificate -Z ${id.sha1} ~/Library/Keychains/login.keychain-db`,
-    `Thunderbird: certutil -d sql:PROFILE -D -n ${shq(id.nickname)}`,
+    `Thunderbird: certutil -d sql:PROFILE -D -n "${id.nickname}"`,
     ``,
   ].join('\n');
 }
