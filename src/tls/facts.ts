@@ -53,12 +53,29 @@ export interface UpstreamHandshakeFacts {
   /** "X25519, 253 bits", "ECDH, prime256v1, 256 bits", "DH, 2048 bits". */
   serverTempKey: string | null;
   chain: CertSummary[];
+  /**
+   * Certificate verification as OpenSSL and mailshield's own checks saw it. evaluateUpstream() refuses facts that
+   * lack it (fail closed). Optional only so older recorded facts still type-check.
+   */
+  verification?: CertVerification;
   policy: string;
   verdict: 'ok' | 'warn' | 'refused';
   findings: PolicyFinding[];
   /** Exceptions that applied, and ones that matched the host but had expired. */
   exceptionsApplied: string[];
   exceptionsExpired: string[];
+}
+
+/** Inputs to the certificate rules that only a live handshake can give (the rest derive from `chain`). */
+export interface CertVerification {
+  /** OpenSSL's verify result for the chain against system roots + upstreamCa ("CERT_HAS_EXPIRED", ...), or null. */
+  opensslError: string | null;
+  /** Why the leaf does not match the configured server name, or null when it matches. */
+  hostnameError: string | null;
+  /** 'sha256/BASE64' of the leaf's SubjectPublicKeyInfo, the value upstreamPin takes. */
+  leafPin: string | null;
+  /** The configured upstreamPin, if any. */
+  expectedPin: string | null;
 }
 
 /** What a client offered in its ClientHello, read before TLS starts. */
