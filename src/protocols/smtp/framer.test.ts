@@ -95,12 +95,21 @@ test('data mode: a bare CR mid-line is flagged', () => {
 });
 
 test('data mode: the size cap stops the content but the end is still found', () => {
-  everySplit('DATA\r\n0123456789\r\n0123456789\r\n.\r\nQUIT\r\n', ['L:DATA', 'D:(dropped) size=24 big=true bare=null', 'L:QUIT'], 64, 10);
+  everySplit(
+    'DATA\r\n0123456789\r\n0123456789\r\n.\r\nQUIT\r\n',
+    ['L:DATA', 'D:(dropped) size=24 big=true bare=null', 'L:QUIT'],
+    64,
+    10,
+  );
 });
 
 test('data lines may be longer than the command line limit', () => {
   const long = 'y'.repeat(200);
-  everySplit(`DATA\r\n${long}\r\n.\r\n`, ['L:DATA', `D:${JSON.stringify(long + '\r\n')} size=202 big=false bare=null`], 16);
+  everySplit(
+    `DATA\r\n${long}\r\n.\r\n`,
+    ['L:DATA', `D:${JSON.stringify(long + '\r\n')} size=202 big=false bare=null`],
+    16,
+  );
 });
 
 test('skip drops a refused BDAT payload', () => {
@@ -138,7 +147,8 @@ function replies(chunks: Buffer[], maxLine = 128): string[] {
     let u;
     while ((u = f.next())) {
       if (u.type === 'error') out.push(`ERR ${u.reason}`);
-      else out.push(`${u.reply.code} ${JSON.stringify(u.reply.lines)} ${JSON.stringify(u.reply.raw.toString('latin1'))}`);
+      else
+        out.push(`${u.reply.code} ${JSON.stringify(u.reply.lines)} ${JSON.stringify(u.reply.raw.toString('latin1'))}`);
     }
   }
   return out;

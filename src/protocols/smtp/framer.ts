@@ -309,7 +309,6 @@ export class ClientFramer {
           if (crAt >= 0 && i + crAt < end - 1) this.flag('CR');
           if (j < 0) {
             this.lastWasCr = c[c.length - 1] === CR;
-            i = c.length;
             break scan;
           }
           if (!(j > i ? c[j - 1] === CR : this.lastWasCr)) this.flag('LF');
