@@ -252,7 +252,8 @@ export function starttlsFindings(t: StarttlsTranscript): HygieneFinding[] {
   if (t.afterGoAhead.length > 0) {
     out.push({
       rule: 'starttls-response-injection',
-      level: 'refusal',
+      // The proxy discards such bytes (DESIGN.md §3) and carries on, so this is a warning about the server.
+      level: 'warning',
       message:
         `the server sent ${t.afterGoAhead.length} byte(s) after its ${cmd} go-ahead and before TLS ` +
         `(${JSON.stringify(t.afterGoAhead.subarray(0, 60).toString('latin1'))}); they were discarded ` +
