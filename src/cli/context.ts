@@ -19,14 +19,22 @@ export interface ConfigSource {
   config?: string;
 }
 
-export function findConfigFile(opts: ConfigSource, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string | null {
+export function findConfigFile(
+  opts: ConfigSource,
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): string | null {
   if (opts.config) return resolve(cwd, opts.config);
   if (env.MAILSHIELD_CONFIG) return resolve(cwd, env.MAILSHIELD_CONFIG);
   const local = resolve(cwd, 'mailshield.yaml');
   return existsSync(local) ? local : null;
 }
 
-export function loadConfig(opts: ConfigSource, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LoadedConfig {
+export function loadConfig(
+  opts: ConfigSource,
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): LoadedConfig {
   const file = findConfigFile(opts, env, cwd);
   if (file === null) {
     const config = defaultConfig();

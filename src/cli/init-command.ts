@@ -14,7 +14,9 @@ export function registerInitCommand(program: Command): void {
     .action((opts: { out: string; force?: boolean }) => {
       const file = resolve(opts.out);
       if (existsSync(file) && !opts.force)
-        throw new ShieldError('MS_ERR_CONFIG_INVALID', `${file} already exists`, { fix: 'pass --force to overwrite it' });
+        throw new ShieldError('MS_ERR_CONFIG_INVALID', `${file} already exists`, {
+          fix: 'pass --force to overwrite it',
+        });
       writeFileSync(file, CONFIG_TEMPLATE, { mode: 0o600 });
       process.stdout.write(`wrote ${file}; edit the accounts, then run: mailshield start\n`);
     });

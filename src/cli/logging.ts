@@ -5,12 +5,18 @@ import type { Logger } from '../core/logger.js';
 
 export function createLogger(opts: { level: string; format: 'auto' | 'pretty' | 'json'; dest?: number }): Logger {
   const pretty = opts.format === 'pretty' || (opts.format === 'auto' && process.stdout.isTTY === true);
-  const redact = { paths: ['password', 'pass', 'auth', 'authorization', 'credentials', 'token', '*.password'], censor: '[redacted]' };
+  const redact = {
+    paths: ['password', 'pass', 'auth', 'authorization', 'credentials', 'token', '*.password'],
+    censor: '[redacted]',
+  };
   if (pretty) {
     return pino({
       level: opts.level,
       redact,
-      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } },
+      transport: {
+        target: 'pino-pretty',
+        options: { colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' },
+      },
     });
   }
   return pino({ level: opts.level, redact }, pino.destination({ dest: opts.dest ?? 1, sync: false }));

@@ -77,7 +77,10 @@ export const configSchema = z.strictObject({
   accounts: z.array(accountSchema).default([]),
   scan: z
     .strictObject({
-      engines: z.array(z.enum(['builtin', 'clamd'])).min(1).default(['builtin']),
+      engines: z
+        .array(z.enum(['builtin', 'clamd']))
+        .min(1)
+        .default(['builtin']),
       onError: z.enum(['tempfail', 'deliver-tagged']).default('tempfail'),
       builtin: z
         .strictObject({
@@ -96,7 +99,11 @@ export const configSchema = z.strictObject({
             .strictObject({
               maxDepth: z.number().int().min(0).default(3),
               maxEntries: z.number().int().min(0).default(1000),
-              maxExpandedBytes: z.number().int().min(0).default(200 * 1024 * 1024),
+              maxExpandedBytes: z
+                .number()
+                .int()
+                .min(0)
+                .default(200 * 1024 * 1024),
               maxRatio: z.number().min(1).default(100),
             })
             .prefault({}),
@@ -107,7 +114,11 @@ export const configSchema = z.strictObject({
           /** unix:/path/to/clamd.ctl, /path/to/socket, or host:port */
           address: z.string().default('unix:/var/run/clamav/clamd.ctl'),
           timeoutMs: z.number().int().min(100).default(30_000),
-          streamMaxLength: z.number().int().min(1024).default(25 * 1024 * 1024),
+          streamMaxLength: z
+            .number()
+            .int()
+            .min(1024)
+            .default(25 * 1024 * 1024),
           poolSize: z.number().int().min(1).max(32).default(2),
         })
         .prefault({}),
@@ -161,7 +172,9 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 function formatPath(path: readonly PropertyKey[]): string {
-  return path.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`)).join('') || '(top)';
+  return (
+    path.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`)).join('') || '(top)'
+  );
 }
 
 /**
@@ -204,7 +217,10 @@ function checkAccounts(cfg: Config, file: string): void {
   const seenListen = new Map<string, string>();
   cfg.accounts.forEach((a, i) => {
     if (seenNames.has(a.name))
-      throw new ShieldError('MS_ERR_CONFIG_INVALID', `${file}: accounts[${i}].name: expected a unique name, found duplicate "${a.name}"`);
+      throw new ShieldError(
+        'MS_ERR_CONFIG_INVALID',
+        `${file}: accounts[${i}].name: expected a unique name, found duplicate "${a.name}"`,
+      );
     seenNames.add(a.name);
     const other = seenListen.get(a.listen);
     if (other)

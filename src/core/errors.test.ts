@@ -30,11 +30,15 @@ test('the README error table lists exactly the registry', () => {
 });
 
 test('reply text is one line, bounded, and ends with the code', () => {
-  const e = new ShieldError('MS_ERR_UPSTREAM_WEAK_HANDSHAKE_SIGNATURE', 'upstream x:995 signed with RSA+SHA1\r\nsecond', {
-    offered: 'RSA+SHA1',
-    required: 'SHA-256 or better',
-    fix: 'add an exception',
-  });
+  const e = new ShieldError(
+    'MS_ERR_UPSTREAM_WEAK_HANDSHAKE_SIGNATURE',
+    'upstream x:995 signed with RSA+SHA1\r\nsecond',
+    {
+      offered: 'RSA+SHA1',
+      required: 'SHA-256 or better',
+      fix: 'add an exception',
+    },
+  );
   const t = e.toReplyText();
   assert.doesNotMatch(t, /[\r\n]/);
   assert.match(t, /\(MS_ERR_UPSTREAM_WEAK_HANDSHAKE_SIGNATURE\)$/);

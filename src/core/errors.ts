@@ -27,9 +27,19 @@ export const ERROR_CODES = {
     temporary: false,
     summary: 'The configuration file has an unknown key or a bad value.',
   },
-  MS_ERR_LISTEN_IN_USE: { side: 'local', kind: 'config', temporary: false, summary: 'A listener port is already taken.' },
+  MS_ERR_LISTEN_IN_USE: {
+    side: 'local',
+    kind: 'config',
+    temporary: false,
+    summary: 'A listener port is already taken.',
+  },
   MS_ERR_LISTEN_FAILED: { side: 'local', kind: 'config', temporary: false, summary: 'A listener could not be opened.' },
-  MS_ERR_CA: { side: 'local', kind: 'internal', temporary: false, summary: 'The local CA could not be created or read.' },
+  MS_ERR_CA: {
+    side: 'local',
+    kind: 'internal',
+    temporary: false,
+    summary: 'The local CA could not be created or read.',
+  },
 
   MS_ERR_CLIENT_TLS_VERSION: {
     side: 'client',
@@ -250,7 +260,12 @@ export const ERROR_CODES = {
     temporary: true,
     summary: 'clamd could not be reached.',
   },
-  MS_ERR_CLAMD_TIMEOUT: { side: 'local', kind: 'unavailable', temporary: true, summary: 'clamd did not answer in time.' },
+  MS_ERR_CLAMD_TIMEOUT: {
+    side: 'local',
+    kind: 'unavailable',
+    temporary: true,
+    summary: 'clamd did not answer in time.',
+  },
   MS_ERR_QUARANTINE_WRITE: {
     side: 'local',
     kind: 'internal',
