@@ -24,7 +24,9 @@ function frame(chunks: Buffer[], maxLine = 64, maxMsg = 1000): string[] {
       else {
         // Bytes passed before a message was found bad are discarded by the session, so only clean content counts.
         const shown = u.tooBig || u.bareEol ? '(dropped)' : JSON.stringify(data);
-        out.push(`D:${shown} size=${u.size} big=${u.tooBig} bare=${u.bareEol}`);
+        out.push(
+          `D:${shown} size=${u.size} big=${u.tooBig} bare=${u.bareEol}${u.dotLines ? ` dots=${u.dotLines}` : ''}`,
+        );
         data = '';
       }
     }
@@ -62,7 +64,7 @@ test('an over-long command line is reported once and skipped to its LF', () => {
 test('data mode un-stuffs dots and ends at CRLF.CRLF; pipelined commands follow', () => {
   everySplit('DATA\r\nSubject: x\r\n\r\n..leading dot\r\n.\r\n...\r\nend\r\n.\r\nQUIT\r\n', [
     'L:DATA',
-    'D:"Subject: x\\r\\n\\r\\n.leading dot\\r\\n" size=28 big=false bare=null',
+    'D:"Subject: x\\r\\n\\r\\n.leading dot\\r\\n" size=28 big=false bare=null dots=1',
     'L:...',
     'L:end',
     'L:.',
@@ -72,7 +74,10 @@ test('data mode un-stuffs dots and ends at CRLF.CRLF; pipelined commands follow'
 
 test('data mode: an empty message, a lone dot line inside, ".\\rX" content', () => {
   everySplit('DATA\r\n.\r\n', ['L:DATA', 'D:"" size=0 big=false bare=null']);
-  everySplit('DATA\r\na\r\n..\r\n.x\r\n.\r\n', ['L:DATA', 'D:"a\\r\\n.\\r\\nx\\r\\n" size=9 big=false bare=null']);
+  everySplit('DATA\r\na\r\n..\r\n.x\r\n.\r\n', [
+    'L:DATA',
+    'D:"a\\r\\n.\\r\\nx\\r\\n" size=9 big=false bare=null dots=1',
+  ]);
   everySplit('DATA\r\n.\rX\r\n.\r\n', ['L:DATA', 'D:(dropped) size=4 big=false bare=CR']);
 });
 
@@ -170,4 +175,21 @@ test('reply framer: malformed and changing codes are errors', () => {
   assert.deepEqual(replies([b('hello\r\n')]), ['ERR malformed reply line "hello"']);
   assert.match(replies([b('250-a\r\n251 b\r\n')])[0]!, /code changed/);
   assert.deepEqual(replies([b('250 ' + 'x'.repeat(200) + '\r\n')]), ['ERR reply line too long']);
+});
+
+test('round trip with the driver stuffer: un-stuff(stuff(message)) is the message, any split', async () => {
+  const fc = await import('fast-check');
+  const { DotStuffer } = await import('../../core/dot-stuffing.js');
+  const line = fc.stringMatching(/^[.a-z \t]{0,12}$/);
+  fc.assert(
+    fc.property(fc.array(line, { maxLength: 8 }), fc.nat(200), (lines, cut) => {
+      const msg = lines.map((l) => l + '\r\n').join('');
+      const st = new DotStuffer();
+      const wire = Buffer.concat([b('DATA\r\n'), st.push(b(msg)), st.end(), b('NOOP\r\n')]);
+      const k = 1 + (cut % Math.max(1, wire.length - 1));
+      const got = frame([wire.subarray(0, k), wire.subarray(k)], 64, 1 << 20);
+      assert.equal(got[1]!.replace(/ size=.*$/, ''), `D:${JSON.stringify(msg)}`);
+      assert.equal(got[2], 'L:NOOP');
+    }),
+  );
 });

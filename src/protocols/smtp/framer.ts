@@ -163,7 +163,14 @@ export type ClientUnit =
   /** Un-stuffed message bytes (omitted once the message is over its size cap or has a bare line ending). */
   | { type: 'data'; data: Buffer }
   /** The end of the DATA stream. `size` counts un-stuffed bytes. */
-  | { type: 'data-end'; size: number; tooBig: boolean; bareEol: 'LF' | 'CR' | null };
+  | {
+      type: 'data-end';
+      size: number;
+      tooBig: boolean;
+      bareEol: 'LF' | 'CR' | null;
+      /** Content lines that begin with a dot (they arrived stuffed as ".."). */
+      dotLines: number;
+    };
 
 type DataState = 'line-start' | 'dot' | 'dot-cr' | 'mid';
 
@@ -178,6 +185,7 @@ export class ClientFramer {
   private size = 0;
   private maxBytes = 0;
   private bareEol: 'LF' | 'CR' | null = null;
+  private dotLines = 0;
   private ended = false;
 
   constructor(maxLineBytes: number) {
@@ -211,6 +219,7 @@ export class ClientFramer {
     this.size = 0;
     this.maxBytes = maxBytes;
     this.bareEol = null;
+    this.dotLines = 0;
     this.ended = false;
     this.lines.reset();
   }
@@ -246,7 +255,13 @@ export class ClientFramer {
       if (this.ended) {
         this.ended = false;
         this.mode = 'command';
-        return { type: 'data-end', size: this.size, tooBig: this.size > this.maxBytes, bareEol: this.bareEol };
+        return {
+          type: 'data-end',
+          size: this.size,
+          tooBig: this.size > this.maxBytes,
+          bareEol: this.bareEol,
+          dotLines: this.dotLines,
+        };
       }
       const c = this.q.head();
       if (!c) return null;
@@ -288,6 +303,7 @@ export class ClientFramer {
             this.ended = true;
             break scan;
           }
+          if (c[i] === DOT) this.dotLines++;
           this.ds = 'mid';
           continue;
         case 'dot-cr':

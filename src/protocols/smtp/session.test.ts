@@ -527,7 +527,11 @@ test('outgoing signature: header mode prefixes a header; footer mode skipped und
     'send-capture#1 upstream smtp-dot prefix=X-Mailshield-Scanned: Scanned X: y\r\n',
   ]);
   assert.deepEqual(deliver({ signature: { mode: 'footer', text: 'Virus-free.' } }, 'Subject: s\r\n\r\nbody\r\n.\r\n'), [
-    'send-capture#1 upstream smtp-dot suffix=-- \r\nVirus-free.\r\n',
+    'send-capture#1 upstream raw suffix=-- \r\nVirus-free.\r\n.\r\n',
+  ]);
+  // A dot-leading line would need stuffing inside the capture: no footer then.
+  assert.deepEqual(deliver({ signature: { mode: 'footer', text: 'Virus-free.' } }, 'Subject: s\r\n\r\n..x\r\n.\r\n'), [
+    'send-capture#1 upstream smtp-dot',
   ]);
   assert.deepEqual(
     deliver(

@@ -60,6 +60,8 @@ interface Capture {
   state: 'receiving' | 'scanning' | 'delivering';
   sniffer: HeaderSniffer | null;
   failed: ShieldError | null;
+  /** Content lines that begin with a dot; a footer is only added when there are none (see sendCapture). */
+  dotLines: number;
 }
 
 const PIPELINABLE = new Set(['MAIL', 'RCPT', 'RSET']);
@@ -344,14 +346,7 @@ class SmtpSession implements Session {
       case 'data-cmd':
         if (r.code === 354) {
           this.inflight.unshift({ kind: 'data-final', id: f.id });
-          this.out.push({
-            type: 'send-capture',
-            id: f.id,
-            to: 'upstream',
-            framing: 'smtp-dot',
-            ...(f.parts.prefix ? { prefix: f.parts.prefix } : {}),
-            ...(f.parts.suffix ? { suffix: f.parts.suffix } : {}),
-          });
+          this.out.push(this.sendCapture(f.id, f.parts));
           return;
         }
         // The server refused DATA itself: its reply, unchanged.
@@ -367,6 +362,32 @@ class SmtpSession implements Session {
         break;
     }
     this.pumpClient();
+  }
+
+  /**
+   * The delivery command. The driver dot-stuffs `prefix` and the capture and then writes the terminator; its `suffix`
+   * goes after the terminator. A footer must sit inside the message, so it is sent with 'raw' framing: the capture
+   * goes out unstuffed, which is exact only because the session checked that no content line begins with a dot
+   * (`footerOk`), then the footer (stuffed here) and the terminator as the suffix.
+   */
+  private sendCapture(id: number, parts: SignatureParts): SessionCommand {
+    if (parts.footer) {
+      const footer = parts.footer.toString('latin1').replace(/^\./gm, '..');
+      return {
+        type: 'send-capture',
+        id,
+        to: 'upstream',
+        framing: 'raw',
+        suffix: Buffer.from(`${footer}.\r\n`, 'latin1'),
+      };
+    }
+    return {
+      type: 'send-capture',
+      id,
+      to: 'upstream',
+      framing: 'smtp-dot',
+      ...(parts.prefix ? { prefix: parts.prefix } : {}),
+    };
   }
 
   private dropCapture(id: number): void {
@@ -418,6 +439,7 @@ class SmtpSession implements Session {
         continue;
       }
       if (u.type === 'data-end') {
+        this.capture!.dotLines = u.dotLines;
         this.onDataEnd(u.size, u.tooBig, u.bareEol);
         continue;
       }
@@ -521,6 +543,7 @@ class SmtpSession implements Session {
       state: 'receiving',
       sniffer: sig.mode === 'footer' ? new HeaderSniffer() : null,
       failed: null,
+      dotLines: 0,
     };
     this.toClient(R.dataGo);
     this.out.push({ type: 'capture-start', id, direction: 'outgoing' });
@@ -552,7 +575,11 @@ class SmtpSession implements Session {
     switch (result.action) {
       case 'release': {
         const sig = this.opts.config.actions.outgoingSignature;
-        const parts = signatureFor(sig, c.sniffer?.headers() ?? null);
+        let parts = signatureFor(sig, c.sniffer?.headers() ?? null);
+        if (parts.footer && (c.dotLines > 0 || result.bytes))
+          parts = {
+            skipped: result.bytes ? 'the scan replaced the message bytes' : 'body has lines starting with a dot',
+          };
         if (parts.skipped) this.out.push(log('info', 'outgoing signature skipped', { reason: parts.skipped }));
         c.state = 'delivering';
         this.toUpstream('DATA\r\n');

@@ -50,8 +50,10 @@ export interface SignatureConfig {
 }
 
 export interface SignatureParts {
+  /** Header bytes to put before the message. */
   prefix?: Buffer;
-  suffix?: Buffer;
+  /** Footer lines to append to the body (CRLF-terminated, not yet dot-stuffed). */
+  footer?: Buffer;
   /** Why a configured signature was not added, for the log. */
   skipped?: string;
 }
@@ -80,5 +82,5 @@ export function signatureFor(cfg: SignatureConfig, headers: string[] | null): Si
   if (!ct.startsWith('text/plain')) return { skipped: `body is ${ct.split(';')[0]}, not text/plain` };
   const cte = (header(headers, 'Content-Transfer-Encoding') ?? '7bit').toLowerCase();
   if (cte !== '7bit' && cte !== '8bit') return { skipped: `body is ${cte}-encoded` };
-  return { suffix: Buffer.from(`-- \r\n${clean(cfg.text)}\r\n`, 'latin1') };
+  return { footer: Buffer.from(`-- \r\n${clean(cfg.text)}\r\n`, 'latin1') };
 }
