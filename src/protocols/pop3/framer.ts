@@ -1,0 +1,214 @@
+// POP3 framing, pure: command/status lines, the dot-terminated multi-line body (RFC 1939 §3), and the inverse for
+// bodies mailshield writes itself. Every parser here is O(bytes read): input is scanned once, never re-scanned as a
+// buffer grows, because a peer that drips a long line one byte at a time must not cost quadratic time.
+
+const LF = 0x0a;
+const CR = 0x0d;
+const DOT = 0x2e;
+
+/** One line as received. `bytes` keeps the exact line ending so a relayed line is byte-identical. */
+export interface Line {
+  bytes: Buffer;
+  /** The line without its CRLF/LF, latin1-decoded (POP3 commands and status lines are ASCII). */
+  text: string;
+}
+
+export const LINE_TOO_LONG = Symbol('line-too-long');
+
+/**
+ * Splits a byte stream into lines (LF-terminated, CR optional). Pull-based: `next()` hands out one line at a time so
+ * the session can stop at a line (STLS, a command waiting for a verdict) and take the raw bytes behind it.
+ */
+export class LineFramer {
+  /** Bytes of the current unterminated line, already searched for LF. */
+  private partial: Buffer[] = [];
+  private partialLen = 0;
+  /** Received chunks not searched yet. */
+  private ready: Buffer[] = [];
+  private readyLen = 0;
+
+  constructor(private readonly maxLineBytes: number) {}
+
+  push(data: Buffer): void {
+    if (data.length === 0) return;
+    this.ready.push(data);
+    this.readyLen += data.length;
+  }
+
+  /** Bytes held: unreturned lines and the unterminated rest. */
+  get buffered(): number {
+    return this.partialLen + this.readyLen;
+  }
+
+  /**
+   * The next complete line, `null` when none is complete yet, or LINE_TOO_LONG once a line (CRLF included) exceeds the
+   * limit. A too-long line is reported before its end arrives, so memory stays bounded by the limit.
+   */
+  next(): Line | null | typeof LINE_TOO_LONG {
+    while (this.ready.length > 0) {
+      const chunk = this.ready[0]!;
+      const i = chunk.indexOf(LF);
+      if (i < 0) {
+        this.ready.shift();
+        this.readyLen -= chunk.length;
+        this.partial.push(chunk);
+        this.partialLen += chunk.length;
+        if (this.partialLen > this.maxLineBytes) return LINE_TOO_LONG;
+        continue;
+      }
+      const head = chunk.subarray(0, i + 1);
+      const rest = chunk.subarray(i + 1);
+      if (rest.length > 0) this.ready[0] = rest;
+      else this.ready.shift();
+      this.readyLen -= head.length;
+      const bytes = this.partial.length === 0 ? head : Buffer.concat([...this.partial, head]);
+      this.partial = [];
+      this.partialLen = 0;
+      if (bytes.length > this.maxLineBytes) return LINE_TOO_LONG;
+      const end = bytes.length >= 2 && bytes[bytes.length - 2] === CR ? bytes.length - 2 : bytes.length - 1;
+      return { bytes, text: bytes.toString('latin1', 0, end) };
+    }
+    if (this.partialLen > this.maxLineBytes) return LINE_TOO_LONG;
+    return null;
+  }
+
+  /** Removes and returns every byte not yet handed out as a line. */
+  drain(): Buffer {
+    const all = Buffer.concat([...this.partial, ...this.ready]);
+    this.partial = [];
+    this.ready = [];
+    this.partialLen = 0;
+    this.readyLen = 0;
+    return all;
+  }
+}
+
+export interface DotChunk {
+  /** Unstuffed message bytes found in this input (slices of it where possible). */
+  out: Buffer[];
+  /** How many input bytes belong to the body, the terminating ".\r\n" included. */
+  used: number;
+  /** The terminator was reached; bytes after `used` belong to the next response. */
+  done: boolean;
+}
+
+type DotState = 'lineStart' | 'mid' | 'cr' | 'dot' | 'dotCr';
+
+/**
+ * Streaming decoder of a POP3 multi-line body: removes the stuffed leading dot and finds the ".\r\n" terminator line,
+ * keeping no more than one pending byte between chunks. The output is the message as stored, CRLF lines, without the
+ * terminator. Only ".\r\n" at the start of a line terminates (a CRLF before it, or the start of the body), as RFC 1939
+ * says; a bare-LF ".\n" is message data.
+ */
+export class DotDecoder {
+  private state: DotState = 'lineStart';
+
+  push(data: Buffer): DotChunk {
+    const out: Buffer[] = [];
+    let runStart = 0;
+    const flush = (end: number) => {
+      if (end > runStart) out.push(data.subarray(runStart, end));
+    };
+    let i = 0;
+    while (i < data.length) {
+      const b = data[i]!;
+      switch (this.state) {
+        case 'mid': {
+          // Most bytes sit mid-line: jump to the next CR instead of looking at each byte.
+          const j = data.indexOf(CR, i);
+          if (j < 0) {
+            i = data.length;
+            continue;
+          }
+          this.state = 'cr';
+          i = j + 1;
+          continue;
+        }
+        case 'lineStart':
+          if (b === DOT) {
+            flush(i);
+            runStart = i + 1;
+            this.state = 'dot';
+          } else this.state = b === CR ? 'cr' : 'mid';
+          break;
+        case 'cr':
+          this.state = b === LF ? 'lineStart' : b === CR ? 'cr' : 'mid';
+          break;
+        case 'dot':
+          if (b === CR) {
+            // Maybe the terminator: hold the CR back until the next byte decides.
+            runStart = i + 1;
+            this.state = 'dotCr';
+          } else this.state = 'mid';
+          break;
+        case 'dotCr':
+          if (b === LF) {
+            this.state = 'lineStart';
+            return { out, used: i + 1, done: true };
+          }
+          out.push(Buffer.from([CR]));
+          runStart = i;
+          this.state = b === CR ? 'cr' : 'mid';
+          break;
+      }
+      i++;
+    }
+    if (this.state !== 'dotCr') flush(data.length);
+    return { out, used: data.length, done: false };
+  }
+}
+
+/**
+ * Encodes a body mailshield writes itself (a notice) as a multi-line response body: CRLF lines, stuffed dots, the
+ * terminator. Bare LFs become CRLF so a notice built with "\n" cannot end a line early or smuggle a terminator.
+ */
+export function encodeMultiline(body: Buffer): Buffer {
+  const text = body.toString('latin1');
+  const lines = text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
+  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  const stuffed = lines.map((l) => (l.startsWith('.') ? '.' + l : l));
+  return Buffer.from(stuffed.map((l) => l + '\r\n').join('') + '.\r\n', 'latin1');
+}
+
+/** What TOP n `lines` returns for `message`: the header, the blank line, then the first `lines` body lines. */
+export function topOf(message: Buffer, lines: number): Buffer {
+  const text = message.toString('latin1');
+  const m = /\r?\n\r?\n/.exec(text);
+  if (!m) return message;
+  const headerEnd = m.index + m[0].length;
+  let pos = headerEnd;
+  for (let n = 0; n < lines && pos < text.length; n++) {
+    const nl = text.indexOf('\n', pos);
+    pos = nl < 0 ? text.length : nl + 1;
+  }
+  return message.subarray(0, pos);
+}
+
+export type Status = 'ok' | 'err' | 'continue';
+
+/** Classifies a response line: +OK, -ERR, or a SASL continuation ("+ data" or a bare "+"). Null: not a status. */
+export function statusOf(text: string): Status | null {
+  const head = text.slice(0, 4).toUpperCase();
+  if (head.startsWith('+OK')) return 'ok';
+  if (head === '-ERR') return 'err';
+  if (text === '+' || text.startsWith('+ ')) return 'continue';
+  return null;
+}
+
+export interface Command {
+  /** Upper-cased keyword. */
+  verb: string;
+  args: string[];
+}
+
+export function parseCommand(text: string): Command {
+  const parts = text.split(' ').filter((p) => p.length > 0);
+  return { verb: (parts[0] ?? '').toUpperCase(), args: parts.slice(1) };
+}
+
+/** A message number argument (RFC 1939: a positive decimal), or null. */
+export function messageNumber(arg: string | undefined): number | null {
+  if (arg === undefined || !/^\d{1,9}$/.test(arg)) return null;
+  const n = Number(arg);
+  return n > 0 ? n : null;
+}
