@@ -102,24 +102,15 @@ export class BuiltinEngine implements Engine {
     zipDepth: number,
     budget: ArchiveBudget,
   ): Promise<Verdict | undefined> {
-    if (containsEicar(content)) return { kind: 'infected', engine: ENGINE, signature: EICAR_SIGNATURE, part: label };
     if (this.hashes.size > 0) {
       const sha = createHash('sha256').update(content).digest('hex');
       const hit = this.hashes.lookup(sha);
       if (hit) return { kind: 'infected', engine: ENGINE, signature: hit.name, part: label };
     }
-    const exe = executableKind(content);
-    if (exe) {
-      const v = this.ruleVerdict([{ rule: 'executable', detail: `content is a ${exe}` }], label);
-      if (v) return v;
-    }
-    if (isOle(content) && oleHasMacros(content)) {
-      const v = this.ruleVerdict([{ rule: 'office-macro', detail: 'Office document with a VBA macro project' }], label);
-      if (v) return v;
-    }
+    // Archives first, so a finding names the entry rather than the stored bytes of the zip around it.
     if (isZip(content)) {
       try {
-        return await walkZip<Verdict>(content, zipDepth + 1, this.opts.archive, budget, {
+        const inside = await walkZip<Verdict>(content, zipDepth + 1, this.opts.archive, budget, {
           onName: async (name) => {
             const entryLabel = `${label} > ${displayName(name)}`;
             const hits = checkName(name);
@@ -139,10 +130,21 @@ export class BuiltinEngine implements Engine {
             ),
           onContent: (name, inner) => this.scanContent(`${label} > ${displayName(name)}`, inner, zipDepth + 1, budget),
         });
+        if (inside) return inside;
       } catch (e) {
         if (!(e instanceof ArchiveBomb)) throw e;
         return { kind: 'blocked', engine: ENGINE, rule: 'archive-bomb', part: label, detail: e.detail };
       }
+    }
+    if (containsEicar(content)) return { kind: 'infected', engine: ENGINE, signature: EICAR_SIGNATURE, part: label };
+    const exe = executableKind(content);
+    if (exe) {
+      const v = this.ruleVerdict([{ rule: 'executable', detail: `content is a ${exe}` }], label);
+      if (v) return v;
+    }
+    if (isOle(content) && oleHasMacros(content)) {
+      const v = this.ruleVerdict([{ rule: 'office-macro', detail: 'Office document with a VBA macro project' }], label);
+      if (v) return v;
     }
     return undefined;
   }
