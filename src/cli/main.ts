@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { asShieldError } from '../core/errors.js';
 import { registerCaCommands } from './ca-commands.js';
 import { registerInitCommand } from './init-command.js';
+import { registerProbeCommands } from './probe-commands.js';
 import { registerQuarantineCommands } from './quarantine-commands.js';
 import { registerStartCommand } from './start-command.js';
 
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerInitCommand(program);
   registerCaCommands(program);
   registerQuarantineCommands(program);
+  registerProbeCommands(program);
   return program;
 }
 
