@@ -2,7 +2,6 @@
 // Exit codes: probe 0 = acceptable under the policy, 1 = refused, 2 = unreachable or bad arguments;
 // doctor 0 = no account would fail, 1 = some would (or a local check failed), 2 = bad arguments or config.
 import { existsSync, readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { Command, CommanderError, Option } from 'commander';
 import { CLIENT_POLICIES, UPSTREAM_POLICIES, type ClientPolicyName, type UpstreamPolicyName } from '../core/config.js';
 import { asShieldError } from '../core/errors.js';
@@ -83,10 +82,6 @@ async function probeAction(target: string, o: ProbeOpts, cmd: Command): Promise<
     const mode = o.starttls ? 'starttls' : implied.mode;
     const protocol = o.starttls ?? implied.protocol;
     const servername = o.servername ?? host;
-    if (isIP(servername) && !o.servername)
-      process.stderr.write(
-        `mailshield: note: checking the certificate against the address ${host}; pass --servername NAME to check the name the account will use\n`,
-      );
     req = {
       account: 'probe',
       host,
@@ -108,9 +103,9 @@ async function probeAction(target: string, o: ProbeOpts, cmd: Command): Promise<
     return;
   }
   const result = await runProbe({ ...req });
-  process.stdout.write(
-    o.json ? renderProbeJson(result) : renderProbeHuman(result, paintFor(process.stdout.isTTY === true)),
-  );
+  // Unreachable is one line on stderr; JSON consumers still get the object, with reachable: false.
+  if (o.json) process.stdout.write(renderProbeJson(result));
+  else if (result.reachable) process.stdout.write(renderProbeHuman(result, paintFor(process.stdout.isTTY === true)));
   if (!result.reachable) {
     fail(2, `${req.host}:${req.port} unreachable: ${result.error ?? 'no answer'}`);
     return;
