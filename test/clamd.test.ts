@@ -152,4 +152,43 @@ describe('clamd engine when clamd is unavailable', () => {
       await new Promise<void>((r) => server.close(() => r()));
     }
   });
+
+  test('INSTREAM framing is exact, and a reply arriving one byte at a time is parsed', async () => {
+    const msg = Buffer.concat([Buffer.from('Subject: x\r\n\r\n'), Buffer.alloc(200 * 1024, 'b')]);
+    let got = Buffer.alloc(0);
+    let payload: Buffer | undefined;
+    const server = createServer((s) => {
+      s.on('data', async (d: Buffer) => {
+        got = Buffer.concat([got, d]);
+        const cmd = Buffer.from('zINSTREAM\0');
+        if (payload || !got.subarray(0, cmd.length).equals(cmd)) return;
+        // Decode <len><data>... until a zero length.
+        const parts: Buffer[] = [];
+        let off = cmd.length;
+        while (off + 4 <= got.length) {
+          const len = got.readUInt32BE(off);
+          if (len === 0) {
+            payload = Buffer.concat(parts);
+            for (const b of Buffer.from('stream: Slow.Sig FOUND\0')) {
+              s.write(Buffer.from([b]));
+              await new Promise((r) => setTimeout(r, 2));
+            }
+            return;
+          }
+          if (off + 4 + len > got.length) return;
+          parts.push(got.subarray(off + 4, off + 4 + len));
+          off += 4 + len;
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const v = await engine(`127.0.0.1:${port}`).scan({ source: { bytes: msg }, size: msg.length });
+      assert.deepEqual(v, { kind: 'infected', engine: 'clamd', signature: 'Slow.Sig', part: 'the message' });
+      assert.deepEqual(payload, msg);
+    } finally {
+      server.close();
+    }
+  });
 });

@@ -3,7 +3,7 @@
 // where, by which engine, and how to get the original back. It carries nothing of the original body.
 import type { RawField } from './headers.js';
 import type { Verdict } from './types.js';
-import { describeVerdict, verdictHeaderValue } from './verdict.js';
+import { verdictHeaderValue } from './verdict.js';
 
 /** Headers copied from the original: what a client needs to show the notice in place of the message and thread it. */
 const KEPT = ['date', 'from', 'to', 'cc', 'message-id', 'reply-to', 'in-reply-to', 'references'] as const;
@@ -46,13 +46,16 @@ function rfc2822Date(d: Date): string {
   return `${days[d.getUTCDay()]}, ${d.getUTCDate()} ${months[d.getUTCMonth()]} ${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
 }
 
-/** Folds a structured header at "; " boundaries so no line passes 78 characters where avoidable. */
+/**
+ * Folds a structured header at "; " boundaries, but only past 900 characters: the verdict header is read by scripts
+ * and filters (procmail, Sieve, grep) that expect it on one line, and RFC 5322 only requires lines under 998.
+ */
 function foldStructured(name: string, value: string): string {
   const parts = value.split('; ');
   let line = `${name}: ${parts[0]}`;
   const lines: string[] = [];
   for (const p of parts.slice(1)) {
-    if (line.length + 2 + p.length > 78) {
+    if (line.length + 2 + p.length > 900) {
       lines.push(line + ';');
       line = ` ${p}`;
     } else line += `; ${p}`;
@@ -92,8 +95,6 @@ function bodyText(n: NoticeInput): string {
     '',
     `    ${exportCommand(n.quarantineId)}`,
     '',
-    `(In short: ${describeVerdict(v)}.)`,
-    '',
   ].join('\r\n');
 }
 
@@ -120,4 +121,28 @@ export function buildNotice(n: NoticeInput): Buffer {
       ).join('\r\n') + '\r\n';
   // Header fields are latin1 strings holding the original bytes; the body part is ASCII either way.
   return Buffer.concat([Buffer.from(head.join('\r\n') + '\r\n\r\n', 'latin1'), Buffer.from(encodedBody, 'ascii')]);
+}
+
+/** RFC 2045 quoted-printable of UTF-8 text with CRLF line breaks; output lines stay within 76 characters. */
+export function quotedPrintable(text: string): string {
+  return text
+    .split('\r\n')
+    .map((line) => {
+      const bytes = Buffer.from(line, 'utf8');
+      const out: string[] = [];
+      let cur = '';
+      bytes.forEach((b, i) => {
+        const last = i === bytes.length - 1;
+        const literal = (b >= 33 && b <= 126 && b !== 61) || ((b === 32 || b === 9) && !last);
+        const tok = literal ? String.fromCharCode(b) : `=${b.toString(16).toUpperCase().padStart(2, '0')}`;
+        if (cur.length + tok.length > 75) {
+          out.push(cur + '=');
+          cur = '';
+        }
+        cur += tok;
+      });
+      out.push(cur);
+      return out.join('\r\n');
+    })
+    .join('\r\n');
 }
