@@ -94,7 +94,7 @@ async function probeAction(target: string, o: ProbeOpts, cmd: Command): Promise<
       exceptions: loaded.config.policy.exceptions,
       now: new Date(),
       timeoutMs: timeoutOf(o.timeout),
-      greetingTimeoutMs: 1500,
+      greetingTimeoutMs: 1000,
       trials: true,
       talkAfterTls: true,
     } as const;
