@@ -5,7 +5,6 @@
 // parseServerFlight() is pure (bytes in, facts out). createTap() is the only stream code: a Duplex between the raw
 // socket and tls.connect() that keeps a copy of the inbound bytes until the handshake is over.
 import { createDecipheriv, createHmac, type CipherGCMTypes } from 'node:crypto';
-import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { legacySignature, schemeName, suiteAuthType, TLS_VERSION_NAMES } from './names.js';
 
@@ -318,7 +317,7 @@ export interface Tap {
  * Wraps a connected socket. Node only runs JS-visible streams through a JS wrapper, so this costs some throughput
  * (DESIGN.md §3 measured ~10%); in exchange every byte the server sent before the handshake finished is seen.
  */
-export function createTap(raw: Socket): Tap {
+export function createTap(raw: Duplex): Tap {
   let chunks: Buffer[] = [];
   let recorded = 0;
   let recording = true;

@@ -78,11 +78,13 @@ function refuse(c: Ctx, rule: string, code: ErrorCode, message: string, hint?: R
   const f: PolicyFinding = { level: 'refusal', rule, code, message };
   if (hint) {
     const until = isoDay(addDays(c.now, EXCEPTION_HINT_DAYS));
-    f.exceptionHint = { host: c.facts.host, allow: hint, until };
+    // Exceptions match the configured host or server name; a name outlives the address it resolves to today.
+    const host = /^[0-9.]+$|:/.test(c.facts.host) ? c.facts.servername : c.facts.host;
+    f.exceptionHint = { host, allow: hint, until };
     const lapsed = c.expired.find((e) => e.allow.includes(hint));
     f.message +=
       `. To accept it for this host only, add to policy.exceptions: ` +
-      `{host: ${c.facts.host}, allow: [${hint}], until: ${until}}` +
+      `{host: ${host}, allow: [${hint}], until: ${until}}` +
       (lapsed ? ` (the exception allowing ${hint} for this host expired on ${lapsed.until})` : '');
   }
   c.findings.push(f);
