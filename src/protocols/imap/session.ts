@@ -1,0 +1,1288 @@
+// The IMAP shield: a literal-aware relay between a mail client and its IMAP server that scans every message before
+// the client sees any of it, whichever way the client asks for it. Pure: events in, commands out (src/core/session.ts).
+//
+// Shape of the work:
+// - Both directions go through an ImapTokenizer (lines and literals). Responses to the client and commands to the
+//   server go through an `Ordered` output per leg, so a response that waits for a scan holds back everything after
+//   it without stopping the session from reading on.
+// - Content in a FETCH response is either the whole message (BODY[], RFC822, BINARY[] without origin: captured and
+//   scanned in place) or a part or range of it. For a part, the verdict must still be about the whole message, so
+//   the shield fetches the whole message itself by UID, in the same upstream session, under its own tag, and filters
+//   that response out of the client's stream. Verdicts are cached by (mailbox, UIDVALIDITY, UID), so a client reading
+//   a message in chunks causes one scan and one quarantine entry.
+// - APPEND content is captured from the client and reaches the server only after a clean verdict.
+import { ShieldError } from '../../core/errors.js';
+import {
+  log,
+  send,
+  type Session,
+  type SessionCommand,
+  type SessionEvent,
+  type SessionOptions,
+} from '../../core/session.js';
+import type { ScanAction } from '../../scan/types.js';
+import { capabilitiesIn, rewriteCapabilityLine } from './capabilities.js';
+import { addUidToFetch, commandHead, mailboxKey, partialCounts, type CommandHead } from './command.js';
+import { contentItem, fetchStart, FetchItemParser, noticePart, type ContentItem } from './fetch.js';
+import { Ordered, type Group, type Slot } from './ordered.js';
+import { bye, byePlain, continuation, keepalive, literalMarker, shieldTagged, tagged } from './replies.js';
+import { ImapTokenizer, type LiteralSpec, type Token } from './tokenizer.js';
+
+type Phase =
+  'wait-start' | 'up-greeting' | 'up-capability' | 'up-starttls' | 'up-tls' | 'up-capability-tls' | 'relay' | 'closed';
+
+type CachedVerdict = { kind: 'clean' } | { kind: 'infected'; notice: Buffer };
+
+/** A client command the server has not answered yet. */
+interface InFlight {
+  verb: string;
+  partials: Map<string, number>;
+  mailbox?: string;
+  uidvalidity?: number;
+  /** Set when a content item of this FETCH could not be scanned: the tagged reply becomes NO [UNAVAILABLE]. */
+  failed?: string;
+  append?: AppendState;
+}
+
+type LiteralSink =
+  | { to: 'upstream'; group: Group }
+  | { to: 'client'; group: Group }
+  | { to: 'drop' }
+  | { to: 'capture'; id: number }
+  | { to: 'part'; part: HeldPart };
+
+/** A client command being received (between its first line and its last line). */
+interface ClientCommand {
+  head: CommandHead;
+  kind: 'forward' | 'append' | 'swallow';
+  group: Group | null;
+  text: string;
+  sink: LiteralSink;
+  /** SELECT/EXAMINE: the mailbox name may be a literal; its bytes are part of the key. */
+  keepLiteralText: boolean;
+  onEnd?: () => void;
+  append?: AppendState;
+}
+
+interface AppendMessage {
+  id: number;
+  size: number;
+  binary: boolean;
+  marker: Slot;
+  gate: Slot;
+  data: Slot;
+  result: ScanAction | null;
+  failed: ShieldError | null;
+}
+
+interface AppendState {
+  tag: string;
+  group: Group;
+  msgs: AppendMessage[];
+  complete: boolean;
+  settled: boolean;
+  released: boolean;
+}
+
+/** One FETCH response travelling to the client. */
+interface FetchContext {
+  parser: FetchItemParser;
+  info: InFlight | null;
+  epochKey: string | null;
+  group: Group;
+  /** Hold slots of this response, so a failure can settle them. */
+  slots: Slot[];
+  parts: HeldPart[];
+  /** Verdicts of whole-message captures that finished before the response named its UID. */
+  verdicts: CachedVerdict[];
+  done: boolean;
+  failed: boolean;
+}
+
+/** A part or range of a message, held until the whole message has a verdict. */
+interface HeldPart {
+  ctx: FetchContext;
+  slot: Slot;
+  item: ContentItem;
+  itemKey: string;
+  marker: Buffer;
+  binary: boolean;
+  data: Buffer[];
+  bytes: number;
+}
+
+/** The shield's own `UID FETCH uid (UID BODY.PEEK[])` of a whole message. */
+interface OwnFetch {
+  tag: string;
+  uid: number;
+  key: string;
+  captureId: number | null;
+}
+
+type Capture =
+  | { kind: 'full'; ctx: FetchContext; slot: Slot; binary: boolean; size: number; failed: boolean }
+  | { kind: 'own'; own: OwnFetch; size: number; failed: boolean }
+  | { kind: 'append'; msg: AppendMessage; state: AppendState; failed: boolean };
+
+const KEEPALIVE_TIMER = 'imap-scan-keepalive';
+/** Verdicts kept per connection. A notice is a few KiB; a client syncing a big folder reuses the recent ones. */
+const VERDICT_CACHE_ENTRIES = 2000;
+/** RFC 7888: LITERAL- allows non-synchronizing literals up to this size. */
+const LITERAL_MINUS_MAX = 4096;
+
+export function createImapSession(opts: SessionOptions): Session {
+  return new ImapSession(opts);
+}
+
+class ImapSession implements Session {
+  private phase: Phase = 'wait-start';
+  private out: SessionCommand[] = [];
+  private readonly toClient = new Ordered();
+  private readonly toUpstream = new Ordered();
+  private clientTok: ImapTokenizer;
+  private upTok: ImapTokenizer;
+  private clientSecure: boolean;
+  private clientTlsStarting = false;
+
+  private tagSeq = 0;
+  private captureSeq = 0;
+  private shieldTag = '';
+  private greetingText = 'IMAP server ready';
+  /** The server's capabilities as it spelled them, and upper-cased for lookups. */
+  private upCapList: string[] = [];
+  private upCaps = new Set<string>();
+
+  private cmd: ClientCommand | null = null;
+  private clientMode: 'command' | 'idle' | 'auth' = 'command';
+  private modeGroup: Group | null = null;
+  private modeTag = '';
+  private readonly inflight = new Map<string, InFlight>();
+
+  private resp:
+    | { kind: 'pass'; group: Group }
+    | { kind: 'fetch'; ctx: FetchContext; sink: LiteralSink }
+    | { kind: 'own'; own: OwnFetch; sink: LiteralSink }
+    | { kind: 'drop' }
+    | null = null;
+
+  private selected: { key: string; uidvalidity: number | null } | null = null;
+  private epochSent = 0;
+  private epochDone = 0;
+  private readonly cache = new Map<string, CachedVerdict>();
+  private readonly ownByKey = new Map<string, OwnFetch>();
+  private readonly ownByTag = new Map<string, OwnFetch>();
+  private readonly waiters = new Map<string, HeldPart[]>();
+  private readonly captures = new Map<number, Capture>();
+  private keepaliveArmed = false;
+
+  constructor(private readonly opts: SessionOptions) {
+    this.clientSecure = opts.clientSecure;
+    this.clientTok = this.newTokenizer('client');
+    this.upTok = this.newTokenizer('upstream');
+  }
+
+  handle(event: SessionEvent): SessionCommand[] {
+    this.out = [];
+    if (this.phase === 'closed') {
+      // Captures still finishing after the end must be let go.
+      if (event.type === 'scan-done') this.out.push({ type: 'capture-discard', id: event.id });
+      return this.out;
+    }
+    switch (event.type) {
+      case 'start':
+        this.phase = 'up-greeting';
+        this.pumpUpstream();
+        break;
+      case 'upstream-failed':
+        this.failUpstream(event.error);
+        break;
+      case 'data':
+        if (event.from === 'client') {
+          this.clientTok.push(event.data);
+          this.pumpClient();
+        } else if (this.phase === 'up-tls') {
+          this.upstreamInjection(event.data.length);
+        } else {
+          this.upTok.push(event.data);
+          this.pumpUpstream();
+        }
+        break;
+      case 'tls-ready':
+        this.onTlsReady(event.leg);
+        break;
+      case 'tls-failed':
+        if (event.leg === 'upstream') this.failUpstream(event.error);
+        else this.closeAll('client TLS failed', { code: event.error.code });
+        break;
+      case 'closed':
+        this.onClosed(event.leg);
+        break;
+      case 'scan-done':
+        this.onScanDone(event.id, event.result);
+        break;
+      case 'capture-failed':
+        this.onCaptureFailed(event.id, event.error);
+        break;
+      case 'timer':
+        if (event.name === KEEPALIVE_TIMER) {
+          this.keepaliveArmed = false;
+          if (this.toClient.heldAtBoundary) this.out.push(send('client', keepalive()));
+        }
+        break;
+    }
+    this.flush();
+    return this.out;
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  private newTokenizer(leg: 'client' | 'upstream'): ImapTokenizer {
+    const l = this.opts.limits;
+    // Server literals are not limited here: they stream, and a captured one is bounded by the spool (maxMessageBytes).
+    return new ImapTokenizer({
+      maxLineBytes: l.maxLineBytes,
+      maxLiteralBytes: leg === 'client' ? Math.min(l.maxLiteralBytes, l.maxMessageBytes) : Number.MAX_SAFE_INTEGER,
+    });
+  }
+
+  private newTag(): string {
+    return `ms${++this.tagSeq}.${this.opts.connId}`;
+  }
+
+  private flush(): void {
+    if (this.phase === 'closed') return;
+    this.out.push(...this.toUpstream.flush(), ...this.toClient.flush());
+    const held = this.toClient.heldAtBoundary;
+    if (held && !this.keepaliveArmed) {
+      this.keepaliveArmed = true;
+      this.out.push({ type: 'set-timer', name: KEEPALIVE_TIMER, ms: this.opts.limits.scanKeepaliveMs });
+    } else if (!held && this.keepaliveArmed) {
+      this.keepaliveArmed = false;
+      this.out.push({ type: 'clear-timer', name: KEEPALIVE_TIMER });
+    }
+  }
+
+  private toClientNow(data: string | Buffer): void {
+    const g = this.toClient.open();
+    this.toClient.push(g, send('client', data));
+    this.toClient.close(g);
+  }
+
+  private closeAll(msg: string, fields?: Record<string, unknown>): void {
+    if (this.phase === 'closed') return;
+    this.out.push(log('info', msg, fields));
+    this.out.push(...this.toUpstream.flush(), ...this.toClient.flush());
+    for (const [id] of this.captures) this.out.push({ type: 'capture-discard', id });
+    this.captures.clear();
+    if (this.keepaliveArmed) this.out.push({ type: 'clear-timer', name: KEEPALIVE_TIMER });
+    this.out.push({ type: 'close', leg: 'both' });
+    this.phase = 'closed';
+  }
+
+  /** The upstream cannot be used: say why in the client's own alert and close. */
+  private failUpstream(error: ShieldError): void {
+    this.out.push(log('warn', 'imap upstream failed', { code: error.code }));
+    // Written directly: nothing else may reach the client any more.
+    this.out.push(send('client', bye(error.toReplyText())));
+    this.closeAll('imap session ends', { code: error.code });
+  }
+
+  private onClosed(leg: 'client' | 'upstream'): void {
+    if (leg === 'upstream' && this.phase !== 'relay') {
+      this.failUpstream(
+        new ShieldError('MS_ERR_UPSTREAM_CLOSED', 'The mail server closed the connection before the session started'),
+      );
+      return;
+    }
+    this.closeAll(`${leg} closed the connection`);
+  }
+
+  private onTlsReady(leg: 'client' | 'upstream'): void {
+    if (leg === 'client') {
+      this.clientSecure = true;
+      this.clientTlsStarting = false;
+      this.clientTok = this.newTokenizer('client');
+      this.out.push(log('info', 'client STARTTLS complete'));
+      return;
+    }
+    if (this.phase !== 'up-tls') return;
+    // Everything learned before TLS could have come from an attacker: ask again.
+    this.setUpCaps([]);
+    this.upTok = this.newTokenizer('upstream');
+    this.shieldTag = this.newTag();
+    this.phase = 'up-capability-tls';
+    this.out.push(send('upstream', `${this.shieldTag} CAPABILITY\r\n`));
+  }
+
+  private setUpCaps(caps: string[]): void {
+    this.upCapList = caps;
+    this.upCaps = new Set(caps.map((c) => c.toUpperCase()));
+  }
+
+  private get offerStartTls(): boolean {
+    return this.opts.account.clientTls === 'starttls' && !this.clientSecure;
+  }
+
+  private rewriteCaps(line: string): string {
+    const caps = capabilitiesIn(line);
+    if (!caps) return line;
+    this.setUpCaps(caps);
+    return rewriteCapabilityLine(line, { offerStartTls: this.offerStartTls });
+  }
+
+  // ---------------------------------------------------------------- upstream: greeting and STARTTLS
+
+  private pumpUpstream(): void {
+    for (;;) {
+      if (this.phase === 'closed' || this.phase === 'wait-start' || this.phase === 'up-tls') return;
+      const tok = this.upTok.next();
+      if (!tok) return;
+      if (tok.type === 'error') {
+        this.failUpstream(
+          new ShieldError('MS_ERR_UPSTREAM_PROTOCOL', 'The mail server sent a line longer than mailshield accepts', {
+            offered: `more than ${this.opts.limits.maxLineBytes} bytes without a line end`,
+            fix: 'raise limits.maxLineBytes',
+          }),
+        );
+        return;
+      }
+      if (this.phase === 'relay') this.upToken(tok);
+      else this.setupToken(tok);
+    }
+  }
+
+  private setupToken(tok: Token): void {
+    if (tok.type !== 'line') return; // literals during setup carry nothing the shield needs
+    const line = tok.data.toString('latin1');
+    const starttlsUpstream = this.opts.account.upstreamTls === 'starttls';
+    switch (this.phase) {
+      case 'up-greeting': {
+        if (/^\* BYE/i.test(line)) {
+          this.out.push(send('client', tok.data));
+          this.closeAll('mail server refused the connection');
+          return;
+        }
+        if (/^\* PREAUTH/i.test(line) && starttlsUpstream) {
+          this.failUpstream(
+            new ShieldError(
+              'MS_ERR_UPSTREAM_PREAUTH_DOWNGRADE',
+              'The IMAP server greeted with PREAUTH on a STARTTLS connection, which would skip TLS',
+              {
+                offered: 'PREAUTH before STARTTLS',
+                required: 'STARTTLS before any session',
+                fix: 'use upstreamTls: implicit (port 993) if the server offers it',
+              },
+            ),
+          );
+          return;
+        }
+        if (!/^\* (OK|PREAUTH)/i.test(line)) {
+          this.failUpstream(
+            new ShieldError('MS_ERR_UPSTREAM_PROTOCOL', 'The mail server did not greet as an IMAP server', {
+              offered: printable(line),
+            }),
+          );
+          return;
+        }
+        if (!starttlsUpstream) {
+          this.startRelay(this.rewriteCaps(line));
+          return;
+        }
+        this.greetingText = line.replace(/^\* OK\s*(\[[^\]]*\]\s*)?/i, '').trim() || this.greetingText;
+        const caps = capabilitiesIn(line);
+        if (caps) this.afterUpstreamCaps(caps);
+        else {
+          this.shieldTag = this.newTag();
+          this.phase = 'up-capability';
+          this.out.push(send('upstream', `${this.shieldTag} CAPABILITY\r\n`));
+        }
+        return;
+      }
+      case 'up-capability':
+      case 'up-capability-tls': {
+        const caps = capabilitiesIn(line);
+        if (caps && line.startsWith('*')) this.setUpCaps(caps);
+        if (!line.startsWith(`${this.shieldTag} `)) return;
+        if (this.phase === 'up-capability') {
+          this.afterUpstreamCaps(caps ?? this.upCapList);
+          return;
+        }
+        const list = this.upCapList.join(' ');
+        const greeting = `* OK [CAPABILITY ${list}] ${this.greetingText}\r\n`;
+        this.startRelay(this.upCaps.size > 0 ? this.rewriteCaps(greeting) : `* OK ${this.greetingText}\r\n`);
+        return;
+      }
+      case 'up-starttls': {
+        if (!line.startsWith(`${this.shieldTag} `)) return;
+        if (!/^\S+ OK/i.test(line)) {
+          this.failUpstream(
+            new ShieldError('MS_ERR_UPSTREAM_STARTTLS_REFUSED', 'The mail server refused STARTTLS', {
+              offered: printable(line.slice(this.shieldTag.length + 1)),
+              required: 'STARTTLS',
+              fix: 'use upstreamTls: implicit (port 993) if the server offers it',
+            }),
+          );
+          return;
+        }
+        const extra = this.upTok.drain();
+        if (extra.length > 0) this.upstreamInjection(extra.length);
+        this.phase = 'up-tls';
+        this.out.push({ type: 'start-tls', leg: 'upstream' });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** Anything after the go-ahead and before TLS was sent by someone on the path (CVE-2011-0411 class): dropped. */
+  private upstreamInjection(bytes: number): void {
+    const e = new ShieldError(
+      'MS_ERR_UPSTREAM_STARTTLS_INJECTION',
+      'The mail server sent data after the STARTTLS go-ahead',
+      {
+        offered: `${bytes} bytes`,
+      },
+    );
+    this.out.push(log('warn', e.message, { code: e.code, bytes }));
+  }
+
+  private afterUpstreamCaps(caps: string[]): void {
+    if (!caps.some((c) => c.toUpperCase() === 'STARTTLS')) {
+      this.failUpstream(
+        new ShieldError('MS_ERR_UPSTREAM_STARTTLS_MISSING', 'The mail server did not offer STARTTLS', {
+          offered: `CAPABILITY ${caps.join(' ')}`.slice(0, 300),
+          required: 'STARTTLS',
+          fix: 'use upstreamTls: implicit (port 993) if the server offers it',
+        }),
+      );
+      return;
+    }
+    this.shieldTag = this.newTag();
+    this.phase = 'up-starttls';
+    this.out.push(send('upstream', `${this.shieldTag} STARTTLS\r\n`));
+  }
+
+  private startRelay(greeting: string): void {
+    this.phase = 'relay';
+    this.toClientNow(greeting);
+    this.pumpClient();
+  }
+
+  // ---------------------------------------------------------------- client commands
+
+  private pumpClient(): void {
+    while (this.phase === 'relay' && !this.clientTlsStarting) {
+      const tok = this.clientTok.next();
+      if (!tok) return;
+      if (tok.type === 'error') {
+        const e = new ShieldError(
+          'MS_ERR_CLIENT_LINE_TOO_LONG',
+          'The client sent a line longer than mailshield accepts',
+          {
+            required: `at most ${this.opts.limits.maxLineBytes} bytes`,
+            fix: 'raise limits.maxLineBytes',
+          },
+        );
+        this.toClientNow(byePlain(e.toReplyText()));
+        this.closeAll('client protocol error', { code: e.code });
+        return;
+      }
+      if (tok.type === 'literal') this.clientLiteral(tok.data, tok.last);
+      else this.clientLine(tok.data, tok.literal);
+    }
+  }
+
+  private clientLiteral(data: Buffer, last: boolean): void {
+    const c = this.cmd;
+    if (!c) return;
+    if (c.keepLiteralText && c.text.length < this.opts.limits.maxLineBytes) c.text += data.toString('latin1');
+    this.sinkLiteral(c.sink, data, last);
+  }
+
+  private clientLine(data: Buffer, lit: LiteralSpec | null): void {
+    if (this.cmd) {
+      this.continueCommand(this.cmd, data, lit);
+      return;
+    }
+    if (this.clientMode !== 'command' && this.modeGroup) {
+      // IDLE's DONE, or SASL responses during AUTHENTICATE: passed on as they are, never logged.
+      this.toUpstream.push(this.modeGroup, send('upstream', data));
+      if (this.clientMode === 'idle') {
+        this.toUpstream.close(this.modeGroup);
+        this.clientMode = 'command';
+        this.modeGroup = null;
+      }
+      return;
+    }
+    const text = data.toString('latin1');
+    const head = commandHead(text) ?? { tag: '*', verb: '' };
+    const needsTls = this.offerStartTls;
+    switch (head.verb) {
+      case 'STARTTLS':
+        this.clientStartTls(head, lit);
+        return;
+      case 'LOGIN':
+      case 'AUTHENTICATE':
+        if (needsTls) {
+          const e = new ShieldError('MS_ERR_CLIENT_TLS_REQUIRED', 'Log in only after STARTTLS', {
+            required: 'STARTTLS first',
+            fix: 'turn on STARTTLS (or SSL/TLS) in the mail client for this account',
+          });
+          this.out.push(log('warn', 'login before STARTTLS refused', { code: e.code }));
+          this.refuse(head, lit, shieldTagged(head.tag, 'NO', 'PRIVACYREQUIRED', e.toReplyText()));
+          return;
+        }
+        break;
+      case 'COMPRESS':
+        this.refuse(
+          head,
+          lit,
+          shieldTagged(head.tag, 'NO', 'CANNOT', 'compression is not available through mailshield'),
+        );
+        return;
+      case 'APPEND':
+        this.startAppend(head, data, lit);
+        return;
+      default:
+        break;
+    }
+    this.startForward(head, data, lit);
+  }
+
+  /** Answers a command locally; its literals, if the client sends them anyway, are swallowed. */
+  private refuse(head: CommandHead, lit: LiteralSpec | null, reply: string): void {
+    const c: ClientCommand = {
+      head,
+      kind: 'swallow',
+      group: null,
+      text: '',
+      sink: { to: 'drop' },
+      keepLiteralText: false,
+    };
+    c.onEnd = () => this.toClientNow(reply);
+    this.cmd = c;
+    this.swallowFragment(c, lit);
+  }
+
+  private swallowFragment(c: ClientCommand, lit: LiteralSpec | null): void {
+    if (lit && !lit.sync) {
+      c.sink = { to: 'drop' };
+      return;
+    }
+    // A synchronizing literal is never sent without our go-ahead, so the command ends here.
+    if (lit) this.clientTok.cancelLiteral();
+    this.cmd = null;
+    c.onEnd?.();
+  }
+
+  private startForward(head: CommandHead, data: Buffer, lit: LiteralSpec | null): void {
+    let line = data;
+    const info: InFlight = { verb: head.verb, partials: new Map() };
+    if (head.verb === 'FETCH') {
+      const withUid = addUidToFetch(data.toString('latin1'));
+      if (withUid !== null) line = Buffer.from(withUid, 'latin1');
+    }
+    if (lit?.tooLarge) {
+      this.refuseTooLarge(head, lit);
+      return;
+    }
+    // The mailbox changes once the server runs this; until its reply, no verdict can be tied to a mailbox.
+    if (head.verb === 'SELECT' || head.verb === 'EXAMINE' || head.verb === 'CLOSE' || head.verb === 'UNSELECT') {
+      this.epochSent++;
+    }
+    const group = this.toUpstream.open();
+    const c: ClientCommand = {
+      head,
+      kind: 'forward',
+      group,
+      text: '',
+      sink: { to: 'upstream', group },
+      keepLiteralText: head.verb === 'SELECT' || head.verb === 'EXAMINE',
+      onEnd: () => {
+        if (head.verb === 'FETCH' || head.verb === 'UID FETCH') info.partials = partialCounts(c.text);
+        if (head.verb === 'SELECT' || head.verb === 'EXAMINE') info.mailbox = mailboxKey(c.text);
+      },
+    };
+    if (head.tag !== '*') this.inflight.set(head.tag, info);
+    if (head.verb === 'IDLE' || head.verb === 'AUTHENTICATE') {
+      this.clientMode = head.verb === 'IDLE' ? 'idle' : 'auth';
+      this.modeGroup = group;
+      this.modeTag = head.tag;
+    }
+    this.cmd = c;
+    this.forwardFragment(c, line, lit);
+  }
+
+  private refuseTooLarge(head: CommandHead, lit: LiteralSpec): void {
+    const e = new ShieldError('MS_ERR_CLIENT_LITERAL_TOO_LARGE', 'The message is larger than mailshield accepts', {
+      offered: `${lit.size} bytes`,
+      required: `at most ${Math.min(this.opts.limits.maxLiteralBytes, this.opts.limits.maxMessageBytes)} bytes`,
+      fix: 'raise limits.maxLiteralBytes and limits.maxMessageBytes',
+    });
+    this.out.push(log('warn', e.message, { code: e.code, size: lit.size }));
+    this.refuse(head, lit, shieldTagged(head.tag, 'NO', 'TOOBIG', e.toReplyText()));
+  }
+
+  private continueCommand(c: ClientCommand, data: Buffer, lit: LiteralSpec | null): void {
+    if (c.kind === 'swallow') {
+      this.swallowFragment(c, lit);
+      return;
+    }
+    if (c.kind === 'append') {
+      this.appendFragment(c, data, lit);
+      return;
+    }
+    if (lit?.tooLarge) {
+      // Part of the command is already on its way: end it there (the server answers BAD) and drop the rest.
+      this.toUpstream.push(
+        c.group!,
+        send('upstream', Buffer.concat([data.subarray(0, lit.markerOffset), Buffer.from('\r\n')])),
+      );
+      this.toUpstream.close(c.group!);
+      c.kind = 'swallow';
+      c.onEnd = undefined;
+      this.swallowFragment(c, lit);
+      return;
+    }
+    this.forwardFragment(c, data, lit);
+  }
+
+  private forwardFragment(c: ClientCommand, data: Buffer, lit: LiteralSpec | null): void {
+    const g = c.group!;
+    if (c.text.length < this.opts.limits.maxLineBytes) c.text += data.toString('latin1');
+    this.toUpstream.push(g, send('upstream', data));
+    if (lit) return;
+    this.cmd = null;
+    c.onEnd?.();
+    // IDLE and AUTHENTICATE stay open: what the client sends next belongs to them, and nothing may be put between.
+    if (this.modeGroup !== g) this.toUpstream.close(g);
+  }
+
+  private clientStartTls(head: CommandHead, lit: LiteralSpec | null): void {
+    if (this.opts.account.clientTls !== 'starttls' || this.clientSecure || lit) {
+      const why = this.clientSecure ? 'TLS is already active' : 'STARTTLS is not offered on this listener';
+      this.refuse(head, lit, shieldTagged(head.tag, 'BAD', null, why));
+      return;
+    }
+    const rest = this.clientTok.drain();
+    let pending: Buffer | undefined;
+    if (rest.length > 0 && rest[0] === 0x16) pending = rest;
+    else if (rest.length > 0) {
+      const e = new ShieldError('MS_ERR_CLIENT_STARTTLS_INJECTION', 'The client sent plaintext after STARTTLS', {
+        offered: `${rest.length} bytes`,
+      });
+      this.out.push(log('warn', e.message, { code: e.code, bytes: rest.length }));
+    }
+    this.clientTlsStarting = true;
+    const startTls: SessionCommand = pending
+      ? { type: 'start-tls', leg: 'client', pending }
+      : { type: 'start-tls', leg: 'client' };
+    // One group, so the handshake starts right after the go-ahead and nothing slips in between.
+    this.toClient.urgent([send('client', tagged(head.tag, 'OK', null, 'Begin TLS negotiation now')), startTls]);
+  }
+
+  // ---------------------------------------------------------------- APPEND
+
+  // APPEND content must be scanned before the server stores it, and an infected message must never reach the server
+  // at all. So the shield answers the client's synchronizing literal itself, captures the whole message, and only
+  // after a clean verdict sends the command to the server, using the server's own continuation (or LITERAL+/-). An
+  // infected or unscannable message gets a NO and the server never hears of it. The command keeps its place in the
+  // upstream order: commands the client pipelined after it wait behind it.
+
+  private startAppend(head: CommandHead, data: Buffer, lit: LiteralSpec | null): void {
+    const group = this.toUpstream.open();
+    const state: AppendState = { tag: head.tag, group, msgs: [], complete: false, settled: false, released: false };
+    const info: InFlight = { verb: head.verb, partials: new Map(), append: state };
+    this.inflight.set(head.tag, info);
+    const c: ClientCommand = {
+      head,
+      kind: 'append',
+      group,
+      text: '',
+      sink: { to: 'drop' },
+      keepLiteralText: false,
+      append: state,
+    };
+    this.cmd = c;
+    this.appendFragment(c, data, lit);
+  }
+
+  private appendFragment(c: ClientCommand, data: Buffer, lit: LiteralSpec | null): void {
+    const st = c.append!;
+    if (!lit) {
+      this.toUpstream.push(st.group, send('upstream', data));
+      this.toUpstream.close(st.group);
+      this.cmd = null;
+      st.complete = true;
+      this.settleAppend(st);
+      return;
+    }
+    if (lit.tooLarge) {
+      this.abandonAppend(st);
+      this.inflight.delete(st.tag);
+      this.cmd = null;
+      this.refuseTooLarge(c.head, lit);
+      return;
+    }
+    this.toUpstream.push(st.group, send('upstream', data.subarray(0, lit.markerOffset)));
+    const id = ++this.captureSeq;
+    const msg: AppendMessage = {
+      id,
+      size: lit.size,
+      binary: lit.binary,
+      marker: this.toUpstream.slot(st.group, true),
+      gate: this.toUpstream.slot(st.group, false),
+      data: this.toUpstream.slot(st.group, true),
+      result: null,
+      failed: null,
+    };
+    st.msgs.push(msg);
+    this.captures.set(id, { kind: 'append', msg, state: st, failed: false });
+    this.out.push({ type: 'capture-start', id, direction: 'outgoing' });
+    c.sink = { to: 'capture', id };
+    if (lit.sync) this.toClient.urgent([send('client', continuation('Ready for literal data'))]);
+  }
+
+  /** Drops what is queued for the server and lets the captures go. */
+  private abandonAppend(st: AppendState): void {
+    this.toUpstream.drop(st.group);
+    for (const m of st.msgs) {
+      this.captures.delete(m.id);
+      this.out.push({ type: 'capture-discard', id: m.id });
+    }
+    st.settled = true;
+  }
+
+  private settleAppend(st: AppendState): void {
+    if (st.settled || !st.complete) return;
+    if (st.msgs.some((m) => m.result === null && m.failed === null)) return;
+    const refusal = st.msgs.map((m) => appendRefusal(m)).find((r) => r !== null);
+    if (refusal) {
+      this.out.push(log(refusal.level, 'APPEND refused', { reason: refusal.logText }));
+      this.abandonAppend(st);
+      this.inflight.delete(st.tag);
+      this.toClientNow(shieldTagged(st.tag, 'NO', refusal.code, refusal.text));
+      return;
+    }
+    st.settled = true;
+    st.released = true;
+    for (const m of st.msgs) {
+      const r = m.result as Extract<ScanAction, { action: 'release' }>;
+      const size = r.bytes?.length ?? m.size;
+      const nonSync = this.upCaps.has('LITERAL+') || (this.upCaps.has('LITERAL-') && size <= LITERAL_MINUS_MAX);
+      this.toUpstream.resolve(m.marker, [send('upstream', literalMarker(size, m.binary, nonSync))]);
+      if (nonSync) this.toUpstream.resolve(m.gate, []);
+      this.toUpstream.resolve(m.data, [
+        { type: 'send-capture', id: m.id, to: 'upstream', framing: 'raw' },
+        { type: 'capture-discard', id: m.id },
+      ]);
+      this.captures.delete(m.id);
+    }
+  }
+
+  // ---------------------------------------------------------------- upstream responses
+
+  private upToken(tok: Token): void {
+    if (tok.type === 'literal') {
+      this.upLiteral(tok.data, tok.last);
+      return;
+    }
+    if (tok.type === 'line') this.upLine(tok.data, tok.literal);
+  }
+
+  private upLiteral(data: Buffer, last: boolean): void {
+    const r = this.resp;
+    if (!r) return;
+    if (r.kind === 'pass') this.toClient.push(r.group, send('client', data));
+    else if (r.kind === 'fetch' || r.kind === 'own') this.sinkLiteral(r.sink, data, last);
+  }
+
+  private sinkLiteral(sink: LiteralSink, data: Buffer, last: boolean): void {
+    switch (sink.to) {
+      case 'upstream':
+        this.toUpstream.push(sink.group, send('upstream', data));
+        return;
+      case 'client':
+        this.toClient.push(sink.group, send('client', data));
+        return;
+      case 'capture': {
+        const cap = this.captures.get(sink.id);
+        if (!cap || cap.failed) return;
+        if (cap.kind !== 'append') cap.size += data.length;
+        if (data.length > 0) this.out.push({ type: 'capture-data', id: sink.id, data });
+        if (last) this.out.push({ type: 'capture-end', id: sink.id });
+        return;
+      }
+      case 'part':
+        sink.part.data.push(data);
+        sink.part.bytes += data.length;
+        return;
+      case 'drop':
+        return;
+    }
+  }
+
+  private upLine(data: Buffer, lit: LiteralSpec | null): void {
+    const r = this.resp;
+    if (r) {
+      if (r.kind === 'pass') {
+        this.toClient.push(r.group, send('client', data));
+        if (!lit) {
+          this.toClient.close(r.group);
+          this.resp = null;
+        }
+      } else if (r.kind === 'fetch') this.fetchFragment(r.ctx, data, lit, false);
+      else if (!lit)
+        this.resp = null; // the rest of our own response, or of one we drop
+      else if (r.kind === 'own') r.sink = { to: 'drop' }; // a second literal in our own response is not the message
+      return;
+    }
+    const text = data.toString('latin1');
+    if (text.startsWith('+')) {
+      this.upContinuation(data);
+      if (lit) this.resp = { kind: 'drop' };
+      return;
+    }
+    if (text.startsWith('*')) {
+      const fs = fetchStart(text);
+      if (fs) {
+        this.startFetch(data, lit, fs.prefixLength);
+        return;
+      }
+      this.trackUntagged(text);
+      this.passResponse(lit ? data : Buffer.from(this.rewriteCaps(text), 'latin1'), lit);
+      return;
+    }
+    const tag = text.slice(0, Math.max(0, text.indexOf(' ')));
+    const own = this.ownByTag.get(tag);
+    if (own) {
+      this.ownTagged(own, text);
+      if (lit) this.resp = { kind: 'drop' };
+      return;
+    }
+    this.clientTagged(tag, text, data, lit);
+  }
+
+  private passResponse(data: Buffer, lit: LiteralSpec | null): void {
+    const g = this.toClient.open();
+    this.toClient.push(g, send('client', data));
+    if (lit) this.resp = { kind: 'pass', group: g };
+    else this.toClient.close(g);
+  }
+
+  private upContinuation(data: Buffer): void {
+    const gate = this.toUpstream.waitingGate();
+    if (gate) {
+      // The server's go-ahead for an APPEND literal the shield is sending: the client already had ours.
+      this.toUpstream.resolve(gate, []);
+      return;
+    }
+    this.toClient.urgent([send('client', data)]);
+  }
+
+  private trackUntagged(text: string): void {
+    const m = /^\* OK \[UIDVALIDITY (\d+)\]/i.exec(text);
+    if (!m) return;
+    let select: InFlight | null = null;
+    for (const info of this.inflight.values()) if (info.verb === 'SELECT' || info.verb === 'EXAMINE') select = info;
+    if (select) select.uidvalidity = Number(m[1]);
+  }
+
+  private clientTagged(tag: string, text: string, data: Buffer, lit: LiteralSpec | null): void {
+    const info = this.inflight.get(tag);
+    this.inflight.delete(tag);
+    const ok = /^\S+ OK/i.test(text);
+    if (info) {
+      if (info.verb === 'SELECT' || info.verb === 'EXAMINE') {
+        this.epochDone++;
+        this.selected = ok ? { key: info.mailbox ?? '', uidvalidity: info.uidvalidity ?? null } : null;
+      } else if (info.verb === 'CLOSE' || info.verb === 'UNSELECT') {
+        this.epochDone++;
+        if (ok) this.selected = null;
+      }
+      if (info.append?.released && !ok) {
+        // The server refused the APPEND before taking the literal: nothing more of it may follow.
+        const gate = this.toUpstream.waitingGate();
+        if (gate && gate.group === info.append.group) this.toUpstream.drop(info.append.group);
+        for (const m of info.append.msgs) this.out.push({ type: 'capture-discard', id: m.id });
+      }
+    }
+    if (this.clientMode !== 'command' && tag === this.modeTag && this.modeGroup) {
+      this.toUpstream.close(this.modeGroup);
+      this.clientMode = 'command';
+      this.modeGroup = null;
+    }
+    const line = lit ? data : Buffer.from(this.rewriteCaps(text), 'latin1');
+    const g = this.toClient.open();
+    if (info && (info.verb === 'FETCH' || info.verb === 'UID FETCH')) {
+      this.toClient.lazy(g, () => [
+        info.failed ? send('client', shieldTagged(tag, 'NO', 'UNAVAILABLE', info.failed)) : send('client', line),
+      ]);
+    } else this.toClient.push(g, send('client', line));
+    if (lit) this.resp = { kind: 'pass', group: g };
+    else this.toClient.close(g);
+  }
+
+  // ---------------------------------------------------------------- FETCH responses
+
+  private epochKey(): string | null {
+    if (!this.selected || this.epochSent !== this.epochDone) return null;
+    return `${this.selected.key}\u0000${this.selected.uidvalidity ?? `#${this.epochDone}`}`;
+  }
+
+  private cacheKey(epochKey: string, uid: number): string {
+    return `${epochKey}\u0000${uid}`;
+  }
+
+  private startFetch(data: Buffer, lit: LiteralSpec | null, prefixLength: number): void {
+    const parser = new FetchItemParser();
+    const end = lit ? lit.markerOffset : data.length;
+    parser.feed(data.toString('latin1', prefixLength, end));
+    const epochKey = this.epochKey();
+    if (lit) {
+      const name = parser.literal();
+      // Our own whole-message fetch answers with exactly UID and BODY[]. Should a client fetch of the same message
+      // look the same, the two responses carry the same bytes, so whichever is taken for ours the client gets one.
+      if (
+        name === 'BODY[]' &&
+        parser.uid !== null &&
+        epochKey &&
+        parser.names.length === 2 &&
+        parser.names[0] === 'UID'
+      ) {
+        const own = this.ownByKey.get(this.cacheKey(epochKey, parser.uid));
+        if (own && own.captureId === null) {
+          const id = ++this.captureSeq;
+          own.captureId = id;
+          this.captures.set(id, { kind: 'own', own, size: 0, failed: false });
+          this.out.push({ type: 'capture-start', id, direction: 'incoming' });
+          this.resp = { kind: 'own', own, sink: { to: 'capture', id } };
+          return;
+        }
+      }
+      const ctx = this.newFetchContext(parser, epochKey);
+      this.resp = { kind: 'fetch', ctx, sink: { to: 'drop' } };
+      this.fetchLiteralStart(ctx, data, lit, name);
+      return;
+    }
+    const ctx = this.newFetchContext(parser, epochKey);
+    this.resp = { kind: 'fetch', ctx, sink: { to: 'drop' } };
+    this.fetchFragment(ctx, data, null, true);
+  }
+
+  private newFetchContext(parser: FetchItemParser, epochKey: string | null): FetchContext {
+    let info: InFlight | null = null;
+    for (const i of this.inflight.values()) {
+      if (i.verb === 'FETCH' || i.verb === 'UID FETCH') {
+        info = i;
+        break;
+      }
+    }
+    return {
+      parser,
+      info,
+      epochKey,
+      group: this.toClient.open(),
+      slots: [],
+      parts: [],
+      verdicts: [],
+      done: false,
+      failed: false,
+    };
+  }
+
+  /** A fragment of a FETCH response after its first (or the first itself when it has no literal). */
+  private fetchFragment(ctx: FetchContext, data: Buffer, lit: LiteralSpec | null, fedAlready: boolean): void {
+    if (!lit) {
+      if (!fedAlready) ctx.parser.feed(data.toString('latin1'));
+      this.toClient.push(ctx.group, send('client', data));
+      this.toClient.close(ctx.group);
+      this.resp = null;
+      this.finishFetch(ctx);
+      return;
+    }
+    ctx.parser.feed(data.toString('latin1', 0, lit.markerOffset));
+    this.fetchLiteralStart(ctx, data, lit, ctx.parser.literal());
+  }
+
+  private fetchLiteralStart(ctx: FetchContext, data: Buffer, lit: LiteralSpec, name: string | null): void {
+    const r = this.resp;
+    if (!r || r.kind !== 'fetch') return;
+    const g = ctx.group;
+    const marker = data.subarray(lit.markerOffset);
+    this.toClient.push(g, send('client', data.subarray(0, lit.markerOffset)));
+    const item = name ? contentItem(name) : null;
+    if (!item) {
+      this.toClient.push(g, send('client', marker));
+      r.sink = { to: 'client', group: g };
+      return;
+    }
+    const uid = ctx.parser.uid;
+    const cached = uid !== null && ctx.epochKey ? this.cache.get(this.cacheKey(ctx.epochKey, uid)) : undefined;
+    if (cached?.kind === 'clean') {
+      this.toClient.push(g, send('client', marker));
+      r.sink = { to: 'client', group: g };
+      return;
+    }
+    if (cached?.kind === 'infected') {
+      const count = item.origin === null ? null : (ctx.info?.partials.get(itemKey(item)) ?? lit.size);
+      const body = noticePart(cached.notice, item, count);
+      this.toClient.push(g, send('client', Buffer.concat([Buffer.from(literalMarker(body.length, lit.binary)), body])));
+      r.sink = { to: 'drop' };
+      return;
+    }
+    const slot = this.toClient.slot(g, true);
+    ctx.slots.push(slot);
+    if (item.full) {
+      const id = ++this.captureSeq;
+      this.captures.set(id, { kind: 'full', ctx, slot, binary: lit.binary, size: 0, failed: false });
+      this.out.push({ type: 'capture-start', id, direction: 'incoming' });
+      r.sink = { to: 'capture', id };
+      return;
+    }
+    const part: HeldPart = { ctx, slot, item, itemKey: itemKey(item), marker, binary: lit.binary, data: [], bytes: 0 };
+    ctx.parts.push(part);
+    r.sink = { to: 'part', part };
+  }
+
+  private finishFetch(ctx: FetchContext): void {
+    ctx.done = true;
+    const uid = ctx.parser.uid;
+    if (uid !== null && ctx.epochKey) for (const v of ctx.verdicts) this.remember(this.cacheKey(ctx.epochKey, uid), v);
+    if (ctx.parts.length === 0) return;
+    if (uid === null || !ctx.epochKey || ctx.epochKey !== this.epochKey()) {
+      this.failFetch(ctx, 'the message could not be identified for scanning; try again');
+      return;
+    }
+    const key = this.cacheKey(ctx.epochKey, uid);
+    for (const part of ctx.parts) {
+      const cached = this.cache.get(key);
+      if (cached) {
+        this.resolvePart(part, cached);
+        continue;
+      }
+      const list = this.waiters.get(key) ?? [];
+      list.push(part);
+      this.waiters.set(key, list);
+      this.ensureOwnFetch(uid, key);
+    }
+  }
+
+  private ensureOwnFetch(uid: number, key: string): void {
+    if (this.ownByKey.has(key)) return;
+    const own: OwnFetch = { tag: this.newTag(), uid, key, captureId: null };
+    this.ownByKey.set(key, own);
+    this.ownByTag.set(own.tag, own);
+    this.out.push(log('debug', 'fetching the whole message to scan it', { uid }));
+    this.toUpstream.urgent([send('upstream', `${own.tag} UID FETCH ${uid} (UID BODY.PEEK[])\r\n`)]);
+  }
+
+  private ownTagged(own: OwnFetch, text: string): void {
+    this.ownByTag.delete(own.tag);
+    if (own.captureId !== null) return; // the scan settles the waiters
+    this.ownByKey.delete(own.key);
+    const why = /^\S+ OK/i.test(text)
+      ? 'the message is no longer on the server'
+      : 'the server would not return the whole message';
+    this.failWaiters(own.key, `${why}; it could not be scanned`);
+  }
+
+  private remember(key: string, v: CachedVerdict): void {
+    this.cache.delete(key);
+    this.cache.set(key, v);
+    if (this.cache.size > VERDICT_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
+  }
+
+  private resolvePart(part: HeldPart, v: CachedVerdict): void {
+    if (part.ctx.failed) return;
+    if (v.kind === 'clean') {
+      this.toClient.resolve(part.slot, [
+        send('client', part.marker),
+        send('client', Buffer.concat(part.data, part.bytes)),
+      ]);
+      return;
+    }
+    const count = part.item.origin === null ? null : (part.ctx.info?.partials.get(part.itemKey) ?? part.bytes);
+    const body = noticePart(v.notice, part.item, count);
+    this.toClient.resolve(part.slot, [
+      send('client', Buffer.concat([Buffer.from(literalMarker(body.length, part.binary)), body])),
+    ]);
+    part.data = [];
+  }
+
+  private resolveWaiters(key: string, v: CachedVerdict): void {
+    const list = this.waiters.get(key) ?? [];
+    this.waiters.delete(key);
+    for (const p of list) this.resolvePart(p, v);
+  }
+
+  private failWaiters(key: string, reason: string): void {
+    const list = this.waiters.get(key) ?? [];
+    this.waiters.delete(key);
+    for (const p of list) this.failFetch(p.ctx, reason);
+  }
+
+  /**
+   * Content of this response cannot be given to the client. If nothing of the response has been written, it is
+   * dropped and the FETCH's tagged reply becomes NO [UNAVAILABLE]; the client tries again later and the message stays
+   * on the server. If some of it is already out, the content items become empty.
+   */
+  private failFetch(ctx: FetchContext, reason: string): void {
+    if (ctx.failed) return;
+    ctx.failed = true;
+    this.out.push(log('warn', 'FETCH content withheld', { reason }));
+    if (ctx.info) ctx.info.failed = reason;
+    if (!ctx.group.started) {
+      this.toClient.drop(ctx.group);
+      return;
+    }
+    for (const s of ctx.slots) this.toClient.resolve(s, [send('client', '{0}\r\n')]);
+  }
+
+  // ---------------------------------------------------------------- scan results
+
+  private onScanDone(id: number, result: ScanAction): void {
+    const cap = this.captures.get(id);
+    this.captures.delete(id);
+    if (!cap || cap.failed) {
+      this.out.push({ type: 'capture-discard', id });
+      return;
+    }
+    this.out.push(
+      log(result.action === 'release' ? 'debug' : 'info', 'message scanned', {
+        action: result.action,
+        verdict: result.verdict.kind,
+      }),
+    );
+    switch (cap.kind) {
+      case 'append':
+        cap.msg.result = result;
+        this.settleAppend(cap.state);
+        return;
+      case 'own': {
+        this.out.push({ type: 'capture-discard', id });
+        this.ownByKey.delete(cap.own.key);
+        const v = cachedVerdict(result);
+        if (!v) {
+          this.failWaiters(cap.own.key, scanFailureText(result));
+          return;
+        }
+        this.remember(cap.own.key, v);
+        this.resolveWaiters(cap.own.key, v);
+        return;
+      }
+      case 'full': {
+        const { ctx, slot } = cap;
+        const v = cachedVerdict(result);
+        if (!v || ctx.failed) {
+          this.out.push({ type: 'capture-discard', id });
+          if (!v) this.failFetch(ctx, scanFailureText(result));
+          return;
+        }
+        const uid = ctx.parser.uid;
+        if (uid !== null && ctx.epochKey) this.remember(this.cacheKey(ctx.epochKey, uid), v);
+        else if (!ctx.done) ctx.verdicts.push(v);
+        if (result.action === 'release') {
+          const size = result.bytes?.length ?? cap.size;
+          this.toClient.resolve(slot, [
+            send('client', literalMarker(size, cap.binary)),
+            { type: 'send-capture', id, to: 'client', framing: 'raw' },
+            { type: 'capture-discard', id },
+          ]);
+        } else if (v.kind === 'infected') {
+          this.toClient.resolve(slot, [
+            send('client', Buffer.concat([Buffer.from(literalMarker(v.notice.length, cap.binary)), v.notice])),
+            { type: 'capture-discard', id },
+          ]);
+        }
+        return;
+      }
+    }
+  }
+
+  private onCaptureFailed(id: number, error: ShieldError): void {
+    const cap = this.captures.get(id);
+    if (!cap || cap.failed) return;
+    cap.failed = true;
+    this.out.push(log('warn', 'capture failed', { code: error.code }));
+    this.out.push({ type: 'capture-discard', id });
+    switch (cap.kind) {
+      case 'append':
+        cap.msg.failed = error;
+        this.captures.delete(id);
+        this.settleAppend(cap.state);
+        return;
+      case 'own':
+        this.ownByKey.delete(cap.own.key);
+        this.failWaiters(cap.own.key, error.toReplyText());
+        return;
+      case 'full':
+        this.failFetch(cap.ctx, error.toReplyText());
+        return;
+    }
+  }
+}
+
+function itemKey(item: ContentItem): string {
+  return `${item.kind}[${item.section}]`;
+}
+
+function cachedVerdict(r: ScanAction): CachedVerdict | null {
+  if (r.action === 'release') return { kind: 'clean' };
+  if (r.action === 'replace') return { kind: 'infected', notice: r.notice };
+  return null;
+}
+
+function scanFailureText(r: ScanAction): string {
+  if (r.action === 'tempfail') return `the message could not be scanned (${r.reason}); try again later`;
+  if (r.action === 'refuse') return r.reply;
+  return 'the message could not be scanned';
+}
+
+function describeVerdict(r: ScanAction): string {
+  const v = r.verdict;
+  if (v.kind === 'infected') return `it contains ${v.signature} (${v.engine})`;
+  if (v.kind === 'blocked') return `it was blocked by rule ${v.rule} (${v.engine})`;
+  return 'it was refused';
+}
+
+function appendRefusal(
+  m: AppendMessage,
+): { code: string; text: string; logText: string; level: 'info' | 'warn' } | null {
+  if (m.failed) {
+    const code = m.failed.temporary ? 'UNAVAILABLE' : 'TOOBIG';
+    return { code, text: m.failed.toReplyText(), logText: m.failed.code, level: 'warn' };
+  }
+  const r = m.result!;
+  switch (r.action) {
+    case 'release':
+      return null;
+    case 'refuse':
+      return { code: 'ALERT', text: r.reply, logText: r.reply, level: 'info' };
+    // The driver scans IMAP captures as incoming mail, so an infected APPEND may come back as `replace`: refuse it
+    // all the same, the original is already in quarantine.
+    case 'replace':
+      return {
+        code: 'ALERT',
+        text: `the message was not saved: ${describeVerdict(r)}; the original is in quarantine as ${r.quarantineId}`,
+        logText: describeVerdict(r),
+        level: 'info',
+      };
+    case 'tempfail':
+      return {
+        code: 'UNAVAILABLE',
+        text: `the message could not be scanned (${r.reason}); try again later`,
+        logText: r.reason,
+        level: 'warn',
+      };
+  }
+}
+
+/** A server line for an error message: printable ASCII, bounded. */
+function printable(s: string): string {
+  return s
+    .replace(/[^\x20-\x7e]/g, ' ')
+    .trim()
+    .slice(0, 200);
+}
