@@ -139,7 +139,17 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   quarantine: z.strictObject({ retentionDays: z.number().int().min(0).default(30) }).prefault({}),
-  pop3: z.strictObject({ keepInfectedOnServer: z.boolean().default(false) }).prefault({}),
+  pop3: z
+    .strictObject({
+      /**
+       * false (default): a client's DELE of a message mailshield replaced goes to the server as usual; the original
+       * is already in quarantine. true: mailshield answers that DELE with +OK itself and the infected message stays
+       * on the server (for an administrator to inspect or a server-side scanner to handle); clean messages are
+       * deleted as usual. A pipelined DELE waits for the verdict of the RETR before it.
+       */
+      keepInfectedOnServer: z.boolean().default(false),
+    })
+    .prefault({}),
   limits: limitsSchema.prefault({}),
   log: z
     .strictObject({
