@@ -146,9 +146,16 @@ test('scanner error: tempfail by default, tagged delivery when configured, never
     c.scan.clamd.address = `127.0.0.1:${port}`;
   };
   const msg = await compose({});
-  const t = await setup(down).p.scan(incoming(msg));
+  const tp = setup(down).p;
+  const t = await tp.scan(incoming(msg));
   assert.equal(t.action, 'tempfail');
   assert.match(t.action === 'tempfail' ? t.reason : '', /clamd is not reachable.*MS_ERR_CLAMD_UNAVAILABLE/);
+  // The unscanned original is in quarantine too, once, however often the client retries.
+  await tp.scan(incoming(msg));
+  const held = tp.quarantine.list();
+  assert.equal(held.length, 1);
+  assert.equal(held[0]!.verdict, 'error');
+  assert.deepEqual(tp.quarantine.read(held[0]!.id), msg);
 
   const d = await setup((c) => {
     down(c);

@@ -51,7 +51,9 @@ export async function startShield(loaded: LoadedConfig, opts: StartOptions): Pro
   const leafs = await LeafCache.create(ca, { now });
   const db = openDb(storePath(dataDir));
   const events = new EventStore(db, now);
-  const pipeline = opts.scanner ? null : createScanPipeline({ config, dataDir, db, log, now });
+  const pipeline = opts.scanner
+    ? null
+    : createScanPipeline({ config, dataDir, db, log, now, resolvePath: loaded.resolvePath });
   const scanner: Scanner = opts.scanner ?? pipeline!;
   const limits: Limits = config.limits;
   const live = new Set<Connection>();

@@ -174,6 +174,29 @@ export function createScanPipeline(deps: PipelineDeps): ScanPipeline {
     return { action: 'replace', verdict: v, notice, quarantineId: id };
   }
 
+  async function quarantineUnscanned(
+    msg: CapturedMessage,
+    src: MessageSource,
+    v: Verdict,
+    mlog: Logger,
+  ): Promise<string | null> {
+    try {
+      const headers = await readHeaders(src);
+      return await quarantine.put('bytes' in src ? src.bytes : { path: src.path }, {
+        account: msg.account,
+        protocol: msg.protocol,
+        direction: msg.direction,
+        verdict: v,
+        subject: headers.subject,
+        from: headers.from,
+        connId: msg.connId,
+      });
+    } catch (e) {
+      mlog.error({ err: isShieldError(e) ? e.message : String(e) }, 'could not quarantine an unscanned message');
+      return null;
+    }
+  }
+
   async function scan(msg: CapturedMessage): Promise<ScanAction> {
     maybePurge();
     const src = sourceOf(msg);
@@ -189,7 +212,10 @@ export function createScanPipeline(deps: PipelineDeps): ScanPipeline {
 
     if (isFinding(v)) return actOnFinding(msg, src, v, mlog);
     if (v.kind === 'error') {
-      record(msg, v, null);
+      // Even an unscanned message goes to quarantine first (issue 3: every case but a clean release), so an
+      // operator can scan it by hand; entries are deduplicated, so retries during an outage add no rows.
+      const qid = await quarantineUnscanned(msg, src, v, mlog);
+      record(msg, v, qid);
       if (deps.config.scan.onError === 'deliver-tagged') {
         mlog.warn({ verdict: v }, 'scan failed; delivering tagged as unscanned (scan.onError = deliver-tagged)');
         return {

@@ -154,6 +154,12 @@ export class Quarantine {
   }
 
   private insert(sha256: string, size: number, meta: QuarantineMeta): string {
+    // The same original seen again (a client retrying RETR, an IMAP client fetching in several styles) keeps its one
+    // entry: the bytes are identical, and one id per original is what the notice and the user refer to.
+    const existing = this.db
+      .prepare('SELECT id FROM quarantine WHERE sha256 = ? AND account = ? AND direction = ? AND verdict = ? LIMIT 1')
+      .get(sha256, meta.account, meta.direction, meta.verdict.kind) as { id: string } | undefined;
+    if (existing) return existing.id;
     const stmt = this.db.prepare(
       `INSERT INTO quarantine (id, received_at, account, protocol, direction, verdict, verdict_json, subject, sender, size, sha256, connection_id)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
