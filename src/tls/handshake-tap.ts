@@ -198,6 +198,7 @@ export function parseServerFlight(bytes: Buffer, opts: ParseOptions = {}): Obser
   let encrypted = false; // TLS 1.3 after the real ServerHello
   let keys: { aead: Aead; key: Buffer; iv: Buffer } | null = null;
   let seq = 0;
+  let sawHrr = false;
 
   const setScheme = (scheme: number) => {
     const n = schemeName(scheme);
@@ -216,7 +217,10 @@ export function parseServerFlight(bytes: Buffer, opts: ParseOptions = {}): Obser
       hs = hs.subarray(4 + len);
       if (type === HS_SERVER_HELLO) {
         const sh = readServerHello(body);
-        if (sh.random.equals(HRR_RANDOM)) continue; // HelloRetryRequest: the real ServerHello follows
+        if (sh.random.equals(HRR_RANDOM)) {
+          sawHrr = true; // HelloRetryRequest: a compatibility CCS and the real ServerHello follow
+          continue;
+        }
         wireVersion = sh.version;
         out.version = TLS_VERSION_NAMES[sh.version] ?? `0x${sh.version.toString(16)}`;
         out.cipherSuite = sh.suite;
@@ -273,7 +277,9 @@ export function parseServerFlight(bytes: Buffer, opts: ParseOptions = {}): Obser
       const header = bytes.subarray(start, start + 5);
       const frag = r.bytes(len);
       if (type === REC_CCS) {
-        if (!encrypted) break; // TLS <= 1.2: everything after is encrypted and we have what we need
+        // TLS <= 1.2: everything after is encrypted and we have what we need. After a HelloRetryRequest it is
+        // TLS 1.3's middlebox-compatibility CCS and the real ServerHello is still to come.
+        if (!encrypted && !sawHrr) break;
         continue; // TLS 1.3 middlebox-compatibility CCS
       }
       let recType = type;
