@@ -305,3 +305,84 @@ describe('POP3 seed: the ISP upstream that signs its key exchange with SHA-1', {
     },
   );
 });
+
+describe('POP3: DELE of infected messages and scanner failure', { skip: requirements.skip }, () => {
+  let dovecot: Dovecot;
+  const stops: (() => Promise<void>)[] = [];
+  const users = ['keep', 'pass', 'tempfail'].map((user) => ({ user, pass: PASS }));
+
+  before(async () => {
+    dovecot = await startDovecot({ users });
+    for (const { user } of users) {
+      dovecot.deliver(user, INFECTED());
+      dovecot.deliver(user, CLEAN);
+    }
+  });
+  after(async () => {
+    for (const s of stops) await s();
+    await dovecot?.stop();
+  });
+
+  async function plainShield(extra: Record<string, unknown>): Promise<number> {
+    const port = await freePort();
+    const { shield } = await shieldWith({
+      ...extra,
+      accounts: [
+        {
+          name: 'plain',
+          protocol: 'pop3',
+          listen: `127.0.0.1:${port}`,
+          clientTls: 'none',
+          upstream: `127.0.0.1:${dovecot.pop3sPort}`,
+          upstreamTls: 'implicit',
+          upstreamServername: 'mail.test',
+          upstreamCa: testPki().caCert,
+        },
+      ],
+    });
+    stops.push(() => shield.stop());
+    return port;
+  }
+
+  const directList = async (user: string) => {
+    const r = await curl([
+      '--cacert',
+      testPki().caCert,
+      '-u',
+      `${user}:${PASS}`,
+      `pop3s://127.0.0.1:${dovecot.pop3sPort}/`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.toString('latin1');
+  };
+
+  it('pop3.keepInfectedOnServer: DELE of the replaced message is answered locally, the clean one is deleted', async () => {
+    const port = await plainShield({ pop3: { keepInfectedOnServer: true } });
+    const said = await plainDialog(port, ['USER keep', `PASS ${PASS}`, 'RETR 1', 'DELE 1', 'DELE 2', 'QUIT']);
+    assert.match(
+      said,
+      /\+OK mailshield kept infected message 1 on the server \(pop3\.keepInfectedOnServer: true\)\r\n/,
+    );
+    assert.ok(!said.includes(eicar()));
+    assert.equal(await directList('keep'), `1 ${INFECTED().length}\r\n`);
+  });
+
+  it('by default DELE of a replaced message reaches the server (the original is in quarantine)', async () => {
+    const port = await plainShield({});
+    await plainDialog(port, ['USER pass', `PASS ${PASS}`, 'RETR 1', 'DELE 1', 'QUIT']);
+    // Only the clean message is left, numbered 1 in the new session.
+    assert.equal(await directList('pass'), `1 ${CLEAN.length}\r\n`);
+  });
+
+  it('scanner down: RETR answers -ERR [SYS/TEMP] with the reason and the message stays', async () => {
+    const nobody = await freePort();
+    const port = await plainShield({ scan: { engines: ['clamd'], clamd: { address: `127.0.0.1:${nobody}` } } });
+    const said = await plainDialog(port, ['USER tempfail', `PASS ${PASS}`, 'RETR 2', 'QUIT']);
+    assert.match(
+      said,
+      /\r\n-ERR \[SYS\/TEMP\] mailshield: could not scan message 2: .+; it stays on the server, try again later\r\n/,
+    );
+    assert.ok(!said.includes('.leading dot'), 'nothing of the unscanned message reaches the client');
+    assert.equal(await directList('tempfail'), `1 ${INFECTED().length}\r\n2 ${CLEAN.length}\r\n`);
+  });
+});

@@ -725,11 +725,40 @@ test('upstream closes mid-message: capture discarded, client gets -ERR, both clo
           'send',
           'client',
           '-ERR [SYS/TEMP] mailshield: the mail server closed the connection in the middle of message 1; nothing was kept (MS_ERR_UPSTREAM_CLOSED)\r\n' +
-            '-ERR [SYS/TEMP] mailshield: the mail server closed the connection in the middle of message 1; nothing was kept (MS_ERR_UPSTREAM_CLOSED)\r\n',
+            '-ERR [SYS/TEMP] mailshield: the mail server closed the connection before answering (MS_ERR_UPSTREAM_CLOSED)\r\n',
         ],
         ['close', 'both'],
       ],
     },
+  ]);
+});
+
+test('a pipelined QUIT waits until the answers before it are out', () => {
+  play({}, [
+    ...opened,
+    { ev: c('RETR 1\r\nQUIT\r\n'), expect: [['send', 'upstream', 'RETR 1\r\n']] },
+    {
+      ev: u('+OK\r\nok\r\n.\r\n'),
+      expect: [
+        ['capture-start', 1],
+        ['capture-data', 1, 'ok\r\n'],
+        ['capture-end', 1],
+      ],
+    },
+    {
+      ev: scanned(1, tempfail),
+      expect: [
+        logScanned,
+        [
+          'send',
+          'client',
+          '-ERR [SYS/TEMP] mailshield: could not scan message 1: clamd could not be reached; it stays on the server, try again later\r\n',
+        ],
+        ['capture-discard', 1],
+        ['send', 'upstream', 'QUIT\r\n'],
+      ],
+    },
+    { ev: u('+OK Logging out.\r\n'), expect: [['send', 'client', '+OK Logging out.\r\n']] },
   ]);
 });
 

@@ -239,7 +239,8 @@ class Pop3Session implements Session {
           : `the mail server closed the connection before answering ${what.verb}`,
       );
       this.out.push(log('warn', 'upstream closed mid-response', { code: e.code, verb: what.verb }));
-      for (const entry of this.awaiting) this.failEntry(entry, R.upstreamLost(e));
+      const later = new ShieldError('MS_ERR_UPSTREAM_CLOSED', 'the mail server closed the connection before answering');
+      for (const entry of this.awaiting) this.failEntry(entry, R.upstreamLost(entry === what ? e : later));
       this.awaiting.length = 0;
       this.upBody = false;
     }
@@ -348,6 +349,8 @@ class Pop3Session implements Session {
       const n = messageNumber(args[0]);
       if (n !== null && this.pendingVerdict.has(n)) return false;
     }
+    // The server hangs up after QUIT; a pipelined QUIT waits until every earlier answer (a scan may be slow) is out.
+    if (verb === 'QUIT' && this.outQueue.length > 0) return false;
     // Only the verb: arguments of USER/PASS/APOP/AUTH are credentials, and other arguments tell nothing useful.
     this.out.push(log('debug', 'command', { verb }));
     const gated = ['USER', 'PASS', 'APOP', 'AUTH'];
