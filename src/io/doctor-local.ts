@@ -126,7 +126,8 @@ export async function checkListener(a: AccountConfig, dataDir: string): Promise<
     };
   }
   const caPem = await readFile(join(dataDir, 'ca', CA_CERT_FILE), 'utf8').catch(() => null);
-  const ours = caPem ? await servedByOurCa(a, host, port, caPem) : null;
+  // Without a CA in this dataDir, this install cannot be the one serving TLS there.
+  const ours = a.clientTls === 'none' ? null : caPem ? await servedByOurCa(a, host, port, caPem) : false;
   if (ours === true)
     return { check, status: 'OK', detail: 'in use by this mailshield (serves a leaf of its CA)', fix: null };
   if (ours === null) {
