@@ -46,6 +46,17 @@ async function connect(t: UpstreamTarget): Promise<UpstreamTlsResult> {
   return res;
 }
 
+/** Application data both ways through an accepted socket: s_server -www answers a GET with a status page. */
+async function httpGet(sock: tls.TLSSocket): Promise<string> {
+  let got = '';
+  sock.on('data', (d: Buffer) => (got += d.toString()));
+  const ended = new Promise<void>((r) => sock.once('end', r));
+  sock.write('GET / HTTP/1.0\r\n\r\n');
+  await ended;
+  sock.destroy();
+  return got;
+}
+
 const PROFILES: UpstreamPolicyName[] = ['strict', 'balanced', 'legacy'];
 const opts = needs('openssl');
 
@@ -238,6 +249,15 @@ describe('upstream TLS against openssl s_server peers', opts, () => {
     assert.ok(!trusted.ok && trusted.error.code === 'MS_ERR_UPSTREAM_PIN_MISMATCH');
   });
 
+  test('an accepted socket carries application data both ways (TLS 1.2 and 1.3 through the tap)', async () => {
+    for (const kind of ['isp', 'gmail'] as const) {
+      const t = target(port(kind));
+      const res = await upgradeUpstreamTls(await connectUpstreamTcp(t), t);
+      assert.ok(res.ok, res.ok ? '' : res.error.message);
+      assert.match(await httpGet(res.socket), /^HTTP\/1\.0 200 ok[\s\S]*Ciphers supported in s_server binary/);
+    }
+  });
+
   test('the name verified is the configured servername, never the address connected to', async () => {
     const res = await connect(target(port('yahoo'), { servername: 'other.test' }));
     assert.ok(!res.ok);
@@ -272,6 +292,57 @@ describe('upstream TLS against openssl s_server peers', opts, () => {
     const strictEx = await connect(target(port('tls10only'), { policy: 'strict', exceptions: [ex] }));
     assert.ok(strictEx.ok, strictEx.ok ? '' : strictEx.error.message);
     assert.deepEqual(strictEx.facts.exceptionsApplied, [`mail.test: tls1.0 until ${day(30)}`]);
+  });
+});
+
+describe('upstream TLS against Node servers', () => {
+  test('TLS 1.3 after a HelloRetryRequest (server wants P-384): CertificateVerify still read', async () => {
+    const pki = testPki();
+    const srv = tls.createServer(
+      { key: readFileSync(pki.key.ec), cert: readFileSync(pki.crt.ec), ecdhCurve: 'secp384r1', minVersion: 'TLSv1.3' },
+      (s) => s.end(),
+    );
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const p = (srv.address() as net.AddressInfo).port;
+    const res = await connect(target(p, { policy: 'strict' }));
+    assert.ok(res.ok, res.ok ? '' : res.error.message);
+    assert.deepEqual(
+      [res.facts.protocol, res.facts.peerSigningDigest, res.facts.peerSignatureType, res.facts.serverTempKey],
+      ['TLSv1.3', 'SHA256', 'ECDSA', 'ECDH, secp384r1, 384 bits'],
+    );
+    srv.close();
+  });
+
+  test('after a STARTTLS go-ahead, the plaintext reader gets no TLS bytes and data flows over TLS', async () => {
+    const pki = testPki();
+    const ctx = tls.createSecureContext({ key: readFileSync(pki.key.rsa), cert: readFileSync(pki.crt.rsa) });
+    const srv = net.createServer((plain) => {
+      plain.write('+OK POP3 ready\r\n');
+      plain.once('data', () => {
+        plain.write('+OK begin TLS\r\n');
+        const secure = new tls.TLSSocket(plain, { isServer: true, secureContext: ctx });
+        secure.on('data', (d: Buffer) => secure.write(`echo ${d.toString()}`));
+        secure.on('error', () => undefined);
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const p = (srv.address() as net.AddressInfo).port;
+    const t = target(p, { policy: 'strict' });
+    const sock = await connectUpstreamTcp(t);
+    let plaintext = '';
+    sock.on('data', (d: Buffer) => (plaintext += d.toString('latin1')));
+    await new Promise<void>((r) => sock.once('data', () => r()));
+    sock.write('STLS\r\n');
+    while (!plaintext.includes('begin TLS')) await new Promise((r) => setTimeout(r, 5));
+    const before = plaintext;
+    const res = await upgradeUpstreamTls(sock, t);
+    assert.ok(res.ok, res.ok ? '' : res.error.message);
+    assert.equal(plaintext, before, 'the plaintext reader saw TLS bytes');
+    res.socket.write('NOOP');
+    const reply = await new Promise<string>((r) => res.socket.once('data', (d: Buffer) => r(d.toString())));
+    assert.equal(reply, 'echo NOOP');
+    res.socket.destroy();
+    srv.close();
   });
 });
 
