@@ -1,9 +1,27 @@
-// `mailshield start`: runs every configured account until SIGINT/SIGTERM.
+// `mailshield start`: runs every configured account until SIGINT/SIGTERM. With no configuration file at all it runs
+// the embedded demo instead (src/demo), and with one, nothing of the demo starts.
+import { existsSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { asShieldError } from '../core/errors.js';
+import { shellQuote } from '../demo/banner.js';
+import { startDemo } from '../demo/run-demo.js';
 import { startShield } from '../io/server.js';
 import { loadConfig } from './context.js';
 import { createLogger } from './logging.js';
+
+/**
+ * How the user runs this CLI, for commands the demo banner prints: `npx mailshield` inside the package folder (what
+ * `npm start` users have), the bare name when it came from PATH, otherwise node and the script's path.
+ */
+export function cliInvocation(script: string | undefined, cwd = process.cwd()): string {
+  if (!script) return 'npx mailshield';
+  const bin = resolve(script);
+  if (!bin.endsWith('.js')) return basename(bin);
+  const root = resolve(dirname(bin), '..');
+  if (root === resolve(cwd) && existsSync(join(root, 'package.json'))) return 'npx mailshield';
+  return `node ${shellQuote(bin)}`;
+}
 
 export function registerStartCommand(program: Command): void {
   program
@@ -13,25 +31,27 @@ export function registerStartCommand(program: Command): void {
       const { config: configFile } = cmd.optsWithGlobals<{ config?: string }>();
       const loaded = loadConfig({ config: configFile });
       const log = createLogger({ level: loaded.config.log.level, format: loaded.config.log.format });
-      if (loaded.file === null) {
-        process.stderr.write(
-          'mailshield: no configuration file (--config, MAILSHIELD_CONFIG or ./mailshield.yaml); ' +
-            'starting on embedded defaults with no accounts. Run `mailshield init` to write a template.\n',
-        );
-      }
-      let shield;
+      let shield: { stop(): Promise<void> };
       try {
-        shield = await startShield(loaded, { log });
+        if (loaded.file === null) {
+          // No configuration at all: a new user. Run the embedded demo so the shield can be seen working at once.
+          const demo = await startDemo({ dataDir: loaded.dataDir, log, cli: cliInvocation(process.argv[1]) });
+          process.stdout.write(demo.banner);
+          shield = demo;
+        } else {
+          const s = await startShield(loaded, { log });
+          process.stderr.write(
+            `mailshield ${s.listeners.length ? 'listening' : 'running'}; CA certificate: ${s.ca.certPath}\n` +
+              s.listeners.map((l) => `  ${l.account} (${l.protocol}) on ${l.host}:${l.port}\n`).join(''),
+          );
+          shield = s;
+        }
       } catch (e) {
         const err = asShieldError(e);
         process.stderr.write(`mailshield: ${err.message} (${err.code})\n`);
         process.exitCode = 1;
         return;
       }
-      process.stderr.write(
-        `mailshield ${shield.listeners.length ? 'listening' : 'running'}; CA certificate: ${shield.ca.certPath}\n` +
-          shield.listeners.map((l) => `  ${l.account} (${l.protocol}) on ${l.host}:${l.port}\n`).join(''),
-      );
       await new Promise<void>((resolve) => {
         const onSignal = (sig: string) => {
           log.info({ signal: sig }, 'signal received');
