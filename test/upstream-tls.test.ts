@@ -313,6 +313,25 @@ describe('upstream TLS against Node servers', () => {
     srv.close();
   });
 
+  test('every TLS 1.3 suite decrypts: AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305 (RSA-PSS leaf)', async () => {
+    const pki = testPki();
+    for (const suite of ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256']) {
+      const srv = tls.createServer(
+        { key: readFileSync(pki.key.rsa), cert: readFileSync(pki.crt.rsa), ciphers: suite, minVersion: 'TLSv1.3' },
+        (s) => s.end(),
+      );
+      await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+      const p = (srv.address() as net.AddressInfo).port;
+      const res = await connect(target(p, { policy: 'strict' }));
+      assert.ok(res.ok, res.ok ? '' : res.error.message);
+      assert.deepEqual(
+        [res.facts.cipher, res.facts.peerSigningDigest, res.facts.peerSignatureType],
+        [suite, 'SHA256', 'RSA-PSS'],
+      );
+      srv.close();
+    }
+  });
+
   test('after a STARTTLS go-ahead, the plaintext reader gets no TLS bytes and data flows over TLS', async () => {
     const pki = testPki();
     const ctx = tls.createSecureContext({ key: readFileSync(pki.key.rsa), cert: readFileSync(pki.crt.rsa) });
