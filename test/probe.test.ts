@@ -133,6 +133,32 @@ describe('probe: the story peers, compared with openssl s_client', opensslMissin
   });
 });
 
+describe('probe: a server stuck on TLS 1.0', opensslMissing, () => {
+  test('only TLS 1.0 accepted, MD5-SHA1 like s_client -tls1; legacy only, exception tls1.0 offered', async () => {
+    const peer = await startPeer('tls10only');
+    try {
+      const { code, r } = await probeJson(peer.port);
+      const s = sClient(peer.port, { extra: ['-tls1'] });
+      assert.equal(code, 1);
+      assert.deepEqual(r.versions, { TLSv1: true, 'TLSv1.1': false, 'TLSv1.2': false, 'TLSv1.3': false });
+      assert.equal(r.tls.protocol, 'TLSv1');
+      assert.equal(r.tls.peerSigningDigest, s.peerSigningDigest);
+      assert.equal(r.tls.peerSignatureType, s.peerSignatureType);
+      assert.equal(r.tls.serverTempKey, s.serverTempKey);
+      assert.equal(r.tls.cipher, s.cipher);
+      assert.equal(r.withoutSha1, null, 'no TLS 1.2 to try');
+      assert.equal(r.profiles.legacy.ok, true);
+      assert.deepEqual(r.profiles.balanced.rules, ['tls-version']);
+      assert.deepEqual(
+        r.profiles.strict.exceptionHints.map((h) => h.allow),
+        ['tls1.0'],
+      );
+    } finally {
+      await peer.stop();
+    }
+  });
+});
+
 describe('probe: bad certificates give their verification errors', opensslMissing, () => {
   const cases: { kind: PeerKind; code: string; text: RegExp }[] = [
     { kind: 'expired', code: 'MS_ERR_UPSTREAM_CERT_EXPIRED', text: /expired/ },
