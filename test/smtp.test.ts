@@ -2,108 +2,20 @@
 // into a Maildir. Both submission variants: 587 (STARTTLS on both legs) and 465 (implicit TLS on both legs).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import net from 'node:net';
-import tls from 'node:tls';
-import SMTPConnection from 'nodemailer/lib/smtp-connection';
-import type { LoadedConfig } from '../src/cli/context.js';
-import { validateConfig } from '../src/core/config.js';
-import { silentLogger } from '../src/core/logger.js';
-import { startShield, type ShieldHandle } from '../src/io/server.js';
-import { testPki } from './fixtures/pki.js';
-import { startPostfix, type PostfixServer } from './fixtures/postfix.js';
-import { eicar, freePort, needs, tmpDir, waitFor } from './fixtures/util.js';
+import {
+  deliveredWith,
+  rawConnect,
+  sendOn,
+  shieldFor,
+  startPostfix,
+  submitter,
+  type Conn,
+  type PostfixServer,
+  type ShieldSetup,
+} from './fixtures/postfix.js';
+import { eicar, needs } from './fixtures/util.js';
 
 const opts = needs('postfix', 'dovecot', 'openssl');
-
-export interface ShieldSetup {
-  shield: ShieldHandle;
-  port(account: string): number;
-}
-
-/** Starts mailshield with SMTP accounts in front of `pf`. */
-export async function shieldFor(
-  pf: { submissionPort: number; smtpsPort: number },
-  extra: { upstreamPolicy?: 'strict' | 'balanced' | 'legacy'; signature?: 'off' | 'header' } = {},
-): Promise<ShieldSetup> {
-  const dataDir = tmpDir('mailshield-smtp-');
-  const [p587, p465] = [await freePort(), await freePort()];
-  const upstream = { upstreamServername: 'mail.test', upstreamCa: testPki().caCert };
-  const config = validateConfig(
-    {
-      dataDir,
-      policy: { upstream: extra.upstreamPolicy ?? 'balanced' },
-      accounts: [
-        {
-          name: 'sub587',
-          protocol: 'smtp',
-          listen: `127.0.0.1:${p587}`,
-          clientTls: 'starttls',
-          upstream: `127.0.0.1:${pf.submissionPort}`,
-          upstreamTls: 'starttls',
-          ...upstream,
-        },
-        {
-          name: 'sub465',
-          protocol: 'smtp',
-          listen: `127.0.0.1:${p465}`,
-          clientTls: 'implicit',
-          upstream: `127.0.0.1:${pf.smtpsPort}`,
-          upstreamTls: 'implicit',
-          ...upstream,
-        },
-      ],
-      actions: { outgoingSignature: { mode: extra.signature ?? 'off' } },
-    },
-    'smtp.test',
-  );
-  const loaded: LoadedConfig = { config, file: null, dataDir, resolvePath: (p) => p };
-  const shield = await startShield(loaded, { log: silentLogger });
-  return {
-    shield,
-    port: (account) => shield.listeners.find((l) => l.account === account)!.port,
-  };
-}
-
-type Conn = InstanceType<typeof SMTPConnection>;
-
-/** A connected, authenticated nodemailer SMTPConnection to the shield. */
-export async function submitter(port: number, secure: boolean, ca: string, pf: PostfixServer): Promise<Conn> {
-  const c = new SMTPConnection({
-    host: '127.0.0.1',
-    port,
-    secure,
-    requireTLS: !secure,
-    tls: { ca: [ca], servername: 'localhost' },
-    connectionTimeout: 10_000,
-    greetingTimeout: 10_000,
-    socketTimeout: 20_000,
-  });
-  await new Promise<void>((resolve, reject) => {
-    c.once('error', reject);
-    c.connect(() => resolve());
-  });
-  await new Promise<void>((resolve, reject) =>
-    c.login({ user: pf.user, pass: pf.password }, (err) => (err ? reject(err) : resolve())),
-  );
-  return c;
-}
-
-interface SendResult {
-  ok: boolean;
-  response?: string;
-  code?: number;
-}
-
-export function sendOn(c: Conn, from: string, to: string, message: string): Promise<SendResult> {
-  return new Promise((resolve) =>
-    c.send({ from, to: [to] }, message, (err, info) => {
-      if (err) {
-        const e = err as Error & { responseCode?: number; response?: string };
-        resolve({ ok: false, code: e.responseCode, response: e.response ?? e.message });
-      } else resolve({ ok: true, response: info.response });
-    }),
-  );
-}
 
 function quit(c: Conn): Promise<void> {
   return new Promise((resolve) => {
@@ -140,18 +52,6 @@ function eicarMessage(marker: string): string {
     '--b1\r\nContent-Type: application/octet-stream; name="eicar.com"\r\n' +
     'Content-Disposition: attachment; filename="eicar.com"\r\nContent-Transfer-Encoding: base64\r\n\r\n' +
     `${b64}\r\n--b1--\r\n`
-  );
-}
-
-export async function deliveredWith(pf: PostfixServer, marker: string): Promise<string> {
-  return waitFor(
-    () =>
-      pf
-        .delivered()
-        .map((b) => b.toString('latin1'))
-        .find((m) => m.includes(`Subject: ${marker}`)),
-    `delivery of ${marker} (maillog: ${pf.maillog().slice(-1500)})`,
-    15_000,
   );
 }
 
@@ -258,31 +158,3 @@ describe('SMTP shield against a real Postfix', opts, () => {
     }
   });
 });
-
-/** A tiny line-reading SMTP socket for transcripts nodemailer would not produce. */
-export async function rawConnect(port: number, secure: boolean, ca?: string) {
-  const sock = await new Promise<net.Socket>((resolve, reject) => {
-    const s: net.Socket = secure
-      ? tls.connect({ host: '127.0.0.1', port, ca: ca ? [ca] : undefined, servername: 'localhost' }, () => resolve(s))
-      : net.connect(port, '127.0.0.1', () => resolve(s));
-    s.once('error', reject);
-  });
-  let buf = '';
-  sock.on('data', (d: Buffer) => (buf += d.toString('latin1')));
-  return {
-    write: (x: string) => sock.write(x),
-    /** Resolves with everything up to and including the first match of `until`, consuming it. */
-    read: async (until: RegExp): Promise<string> => {
-      const got = await waitFor(
-        () => {
-          const m = until.exec(buf);
-          return m ? buf.slice(0, m.index + m[0].length) : null;
-        },
-        `reply ${until} (have ${JSON.stringify(buf)})`,
-      );
-      buf = buf.slice(got.length);
-      return got;
-    },
-    close: () => sock.destroy(),
-  };
-}
