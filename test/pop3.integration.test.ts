@@ -309,7 +309,7 @@ describe('POP3 seed: the ISP upstream that signs its key exchange with SHA-1', {
 describe('POP3: DELE of infected messages and scanner failure', { skip: requirements.skip }, () => {
   let dovecot: Dovecot;
   const stops: (() => Promise<void>)[] = [];
-  const users = ['keep', 'pass', 'tempfail'].map((user) => ({ user, pass: PASS }));
+  const users = ['keep', 'pass', 'tempfail', 'big'].map((user) => ({ user, pass: PASS }));
 
   before(async () => {
     dovecot = await startDovecot({ users });
@@ -384,5 +384,19 @@ describe('POP3: DELE of infected messages and scanner failure', { skip: requirem
     );
     assert.ok(!said.includes('.leading dot'), 'nothing of the unscanned message reaches the client');
     assert.equal(await directList('tempfail'), `1 ${INFECTED().length}\r\n2 ${CLEAN.length}\r\n`);
+  });
+
+  it('a 50 MB message goes through byte-identical, spooled to disk past limits.spoolThresholdBytes', async () => {
+    const line = 'line with some text to fill the message, and a dot follows on the next line\r\n.dot line\r\n';
+    const big = 'Subject: big\r\n\r\n' + line.repeat(Math.ceil((50 * 1024 * 1024) / line.length));
+    // Not delivered in before(): the other tests' users must not pay for it.
+    dovecot.deliver('big', big);
+    const port = await plainShield({ limits: { spoolThresholdBytes: 1024 * 1024 } });
+    const started = Date.now();
+    const r = await curl(['-u', `big:${PASS}`, `pop3://127.0.0.1:${port}/3`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.length, Buffer.byteLength(big));
+    assert.ok(r.stdout.equals(Buffer.from(big, 'latin1')), 'byte-identical');
+    assert.ok(Date.now() - started < 20_000, `took ${Date.now() - started} ms`);
   });
 });

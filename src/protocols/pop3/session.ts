@@ -693,8 +693,13 @@ class Pop3Session implements Session {
     const e = this.awaiting[0]!;
     const r = e.decoder!.push(data);
     if (e.kind === 'retr') {
-      if (e.capture !== undefined && !e.captureFailed)
-        for (const piece of r.out) this.out.push({ type: 'capture-data', id: e.capture, data: piece });
+      // One capture-data per read: a message full of dot lines would otherwise become one spool write per line.
+      if (e.capture !== undefined && !e.captureFailed && r.out.length > 0)
+        this.out.push({
+          type: 'capture-data',
+          id: e.capture,
+          data: r.out.length === 1 ? r.out[0]! : Buffer.concat(r.out),
+        });
     } else if (r.used > 0) {
       e.out.push(send('client', data.subarray(0, r.used)));
     }
