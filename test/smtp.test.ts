@@ -157,4 +157,21 @@ describe('SMTP shield against a real Postfix', opts, () => {
       sock.close();
     }
   });
+
+  test('outgoing signature in header mode: a header on top, the body untouched', async () => {
+    const signed = await shieldFor(pf, { signature: 'header' });
+    try {
+      const c = await submitter(signed.port('sub465'), true, signed.shield.ca.certPem, pf);
+      const marker = `signed-${Date.now()}`;
+      const { message, body } = cleanMessage(marker);
+      const r = await sendOn(c, pf.user, pf.user, message);
+      assert.ok(r.ok, JSON.stringify(r));
+      await quit(c);
+      const got = await deliveredWith(pf, marker);
+      assert.match(got, /^X-Mailshield-Scanned: Scanned by mailshield\.$/m);
+      assert.equal(bodyOf(got), body.replace(/\r\n/g, '\n'));
+    } finally {
+      await signed.shield.stop();
+    }
+  });
 });
