@@ -942,14 +942,14 @@ class ImapSession implements Session {
     const epochKey = this.epochKey();
     if (lit) {
       const name = parser.literal();
-      // Our own whole-message fetch answers with exactly UID and BODY[]. Should a client fetch of the same message
-      // look the same, the two responses carry the same bytes, so whichever is taken for ours the client gets one.
+      // Our own whole-message fetch answers with UID and BODY[], plus what a server adds to every FETCH (MODSEQ once
+      // CONDSTORE is on, FLAGS when they changed). Should a client fetch of the same message look the same, the two
+      // responses carry the same message bytes, so whichever is taken for ours the client still gets one.
       if (
         name === 'BODY[]' &&
         parser.uid !== null &&
         epochKey &&
-        parser.names.length === 2 &&
-        parser.names[0] === 'UID'
+        parser.names.slice(0, -1).every((n) => n === 'UID' || n === 'MODSEQ' || n === 'FLAGS')
       ) {
         const own = this.ownByKey.get(this.cacheKey(epochKey, parser.uid));
         if (own && own.captureId === null) {
