@@ -7,6 +7,7 @@ import { createServer as createTcpServer, type AddressInfo, type Server } from '
 import tls from 'node:tls';
 import { SMTPServer } from 'smtp-server';
 import type { Logger } from '../core/logger.js';
+import type { DemoEndpoints, DemoPortSet, Endpoint } from '../demo/config.js';
 import { DEMO_PASSWORD, DEMO_USER, type DemoMailbox } from '../demo/mailbox.js';
 import { DEMO_ISP_HOST, DEMO_MAIL_HOST, type DemoCert } from '../demo/pki.js';
 import { DemoPop3Server } from '../demo/pop3-server.js';
@@ -32,15 +33,7 @@ const MODERN_TLS_OPTIONS = { minVersion: 'TLSv1.2' } as const satisfies tls.TlsO
 /** A message the demo SMTP server accepts at most; the shield's own limit is larger, so its limit is never hit. */
 const DEMO_SMTP_MAX_BYTES = 10 * 1024 * 1024;
 
-export interface Endpoint {
-  host: string;
-  port: number;
-}
-
-export interface DemoServers {
-  pop3: Endpoint;
-  ispPop3: Endpoint;
-  smtp: Endpoint;
+export interface DemoServers extends DemoEndpoints {
   close(): Promise<void>;
 }
 
@@ -49,7 +42,7 @@ export interface DemoServerOptions {
   mail: DemoCert;
   isp: DemoCert;
   /** Preferred ports; a port already taken falls back to one the system picks. */
-  ports: { pop3: number; ispPop3: number; smtp: number };
+  ports: DemoPortSet;
   log: Logger;
 }
 
