@@ -287,23 +287,15 @@ describe('POP3 seed: the ISP upstream that signs its key exchange with SHA-1', {
     assert.equal((await ok(e, '1')).toString('latin1'), CLEAN);
   });
 
-  // The session answers with the -ERR and closes (session.test.ts proves the commands); the driver's finish() then
-  // destroys the client TLS socket before that last record is flushed, so the client reads nothing. Passes with
-  // finish() ending the sockets and destroying them after a grace period.
-  const driverLosesLastWrite = 'src/io/connection.ts finish() destroys the TLS socket before the -ERR is flushed';
-  it(
-    "under strict, the client's -ERR names SHA-1 and the exception setting",
-    { todo: driverLosesLastWrite },
-    async () => {
-      const e = await through('strict');
-      const said = await readAllTls(e.port, e.ca);
-      assert.match(said, /^-ERR \[SYS\/TEMP\] mailshield: /);
-      assert.match(said, /SHA-?1/);
-      assert.match(said, /policy\.exceptions/);
-      assert.match(said, /sha1-handshake-signature/);
-      assert.ok(said.endsWith('\r\n') && !said.slice(0, -2).includes('\n'), 'one line, then close');
-    },
-  );
+  it("under strict, the client's -ERR names SHA-1 and the exception setting", async () => {
+    const e = await through('strict');
+    const said = await readAllTls(e.port, e.ca);
+    assert.match(said, /^-ERR \[SYS\/TEMP\] mailshield: /);
+    assert.match(said, /SHA-?1/);
+    assert.match(said, /policy\.exceptions/);
+    assert.match(said, /sha1-handshake-signature/);
+    assert.ok(said.endsWith('\r\n') && !said.slice(0, -2).includes('\n'), 'one line, then close');
+  });
 });
 
 describe('POP3: DELE of infected messages and scanner failure', { skip: requirements.skip }, () => {

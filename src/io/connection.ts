@@ -53,6 +53,7 @@ export class Connection {
   private readonly queues: Record<Leg, OutQueue>;
   private readonly captures = new Map<number, Capture>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly scansInFlight = new Set<Promise<void>>();
   private idleTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private upgrading: Record<Leg, boolean> = { client: false, upstream: false };
@@ -179,6 +180,13 @@ export class Connection {
     sock.resume();
   }
 
+  private stopReading(leg: Leg): void {
+    const sock = this.sockets[leg];
+    if (!sock) return;
+    sock.pause();
+    sock.removeAllListeners('data');
+  }
+
   private detach(leg: Leg): Duplex | null {
     const sock = this.sockets[leg];
     if (!sock) return null;
@@ -195,8 +203,17 @@ export class Connection {
     this.sockets[leg] = null;
     this.feed({ type: 'closed', leg });
     // Whatever the session said, a vanished leg ends the connection once pending output has been written.
-    const other: Leg = leg === 'client' ? 'upstream' : 'client';
-    void this.queues[other].drained().then(() => this.close('both'));
+    // Answers still being scanned are part of what the other leg is owed, so wait for them too.
+    void this.settled().then(() => this.close('both'));
+  }
+
+  /** Resolves when no scan is in flight and both queues have been written out. */
+  private async settled(): Promise<void> {
+    for (;;) {
+      await Promise.all([...this.scansInFlight]);
+      await Promise.all([this.queues.client.drained(), this.queues.upstream.drained()]);
+      if (this.scansInFlight.size === 0) return;
+    }
   }
 
   private feed(event: SessionEvent): void {
@@ -219,6 +236,9 @@ export class Connection {
         this.queues[c.to].write(c.data);
         return;
       case 'start-tls':
+        // Stop reading now, synchronously: bytes that arrive from here on belong to the TLS handshake, not to the
+        // session (a ClientHello split across reads must reach the TLS layer whole).
+        this.stopReading(c.leg);
         void this.startTls(c.leg, c.pending);
         return;
       case 'capture-start':
@@ -235,9 +255,12 @@ export class Connection {
         if (err) this.feed({ type: 'capture-failed', id: c.id, error: err });
         return;
       }
-      case 'capture-end':
-        void this.scan(c.id);
+      case 'capture-end': {
+        const p = this.scan(c.id);
+        this.scansInFlight.add(p);
+        void p.finally(() => this.scansInFlight.delete(p));
         return;
+      }
       case 'send-capture':
         this.sendCapture(c);
         return;
@@ -423,8 +446,14 @@ export class Connection {
       cap.discardRequested = true;
       this.maybeDiscard(id, cap);
     }
-    for (const leg of ['client', 'upstream'] as const) this.sockets[leg]?.destroy();
-    this.raw.destroy();
+    // end() flushes what TLS still holds (the explanation a refused client must read); destroy only after a grace
+    // period, for peers that never close their side.
+    for (const sock of [this.sockets.client, this.sockets.upstream, this.raw]) {
+      if (!sock || sock.destroyed) continue;
+      // The raw client socket under a TLS socket is ended by the TLS layer after its close_notify.
+      if (sock !== this.raw || this.sockets.client === this.raw || !this.sockets.client) sock.end();
+      setTimeout(() => sock.destroy(), 2000).unref();
+    }
     this.record(() =>
       this.deps.events?.connectionClosed(this.id, this.outcome, this.bytesIn.client, this.bytesIn.upstream),
     );
