@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import net from 'node:net';
 import tls from 'node:tls';
 import { ImapFlow } from 'imapflow';
 import type { LoadedConfig } from '../src/cli/context.js';
@@ -14,6 +15,7 @@ import { startShield, type ShieldHandle } from '../src/io/server.js';
 import { startDovecot, type Dovecot } from './fixtures/dovecot.js';
 import { testPki } from './fixtures/pki.js';
 import { eicar, freePort, needs, tmpDir, waitFor } from './fixtures/util.js';
+import { win7Client } from './fixtures/win7.js';
 
 const requirements = needs('dovecot', 'openssl');
 const USER = 'alice';
@@ -341,6 +343,145 @@ describe('IMAP shield against Dovecot', { skip: requirements.skip }, () => {
       const bad = await ask(e.port, e.ca, fetch.replace(' 1 ', ' 2 '));
       assert.equal(bad.length, 1, `${fetch} on the infected message answers`);
       assert.ok(!bad[0]!.includes(eicar()), `${fetch}: no virus`);
+    }
+  });
+});
+
+/** An ISP-like IMAP server: Dovecot behind TLS 1.2 with an RSA+SHA1-signed ECDHE P-256 key exchange. */
+async function ispFront(backendPort: number): Promise<{ port: number; close(): Promise<void> }> {
+  const pki = testPki();
+  const server = tls.createServer(
+    {
+      key: readFileSync(pki.key.rsa),
+      cert: readFileSync(pki.crt.rsa),
+      minVersion: 'TLSv1.2',
+      maxVersion: 'TLSv1.2',
+      ciphers: 'ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-SHA:@SECLEVEL=0',
+      sigalgs: 'RSA+SHA1',
+      ecdhCurve: 'P-256',
+    },
+    (s) => {
+      const b = net.connect(backendPort, '127.0.0.1');
+      s.pipe(b).pipe(s);
+      s.on('error', () => b.destroy());
+      b.on('error', () => s.destroy());
+    },
+  );
+  const port = await freePort();
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  return { port, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+describe('IMAP seeds: the Windows 7 client and the ISP that signs with SHA-1', { skip: requirements.skip }, () => {
+  let dovecot: Dovecot;
+  let isp: Awaited<ReturnType<typeof ispFront>>;
+  let shield: ShieldHandle;
+  let plainPort: number;
+  let ispPort: number;
+
+  before(async () => {
+    dovecot = await startDovecot({ users: [{ user: USER, pass: PASS }] });
+    dovecot.deliver(USER, CLEAN);
+    isp = await ispFront(dovecot.imapPort);
+    plainPort = await freePort();
+    ispPort = await freePort();
+    const pki = testPki();
+    const dataDir = tmpDir('mailshield-imap-seed-');
+    const base = { protocol: 'imap', clientTls: 'implicit', upstreamServername: 'mail.test', upstreamCa: pki.caCert };
+    const config = validateConfig(
+      {
+        dataDir,
+        policy: { upstream: 'balanced' },
+        accounts: [
+          {
+            ...base,
+            name: 'direct',
+            listen: `127.0.0.1:${plainPort}`,
+            upstream: `127.0.0.1:${dovecot.imapsPort}`,
+            upstreamTls: 'implicit',
+          },
+          {
+            ...base,
+            name: 'isp',
+            listen: `127.0.0.1:${ispPort}`,
+            upstream: `127.0.0.1:${isp.port}`,
+            upstreamTls: 'implicit',
+          },
+        ],
+      },
+      'imap.integration.test',
+    );
+    shield = await startShield({ config, file: null, dataDir, resolvePath: (p) => p }, { log: silentLogger });
+  });
+
+  after(async () => {
+    await shield?.stop();
+    await isp?.close();
+    await dovecot?.stop();
+  });
+
+  it('a Windows 7-style TLS 1.0 client reads a message through the shield', async () => {
+    const c = win7Client(plainPort, { caFile: shield.ca.certPath, servername: 'localhost' });
+    try {
+      await c.waitForOutput(/\* OK/);
+      assert.match(c.output(), /Protocol version: TLSv1\b/);
+      c.send(`a login ${USER} ${PASS}\r\nb examine INBOX\r\nc fetch 1 body.peek[]\r\n`);
+      await c.waitForOutput(/\r?\nc OK/, 15_000);
+      assert.ok(c.output().includes('Hello Alice, {5}'), 'the message arrives');
+      c.send('d logout\r\n');
+      await c.exited;
+    } finally {
+      c.stop();
+    }
+  });
+
+  it('the ISP-like upstream (RSA+SHA1 key exchange) works under the balanced policy', async () => {
+    const e: Endpoint = { port: ispPort, clientTls: 'implicit', ca: readFileSync(shield.ca.certPath) };
+    const got = await withClient(e, async (c) => {
+      await c.mailboxOpen('INBOX', { readOnly: true });
+      const m = await c.fetchOne('1', { source: true });
+      return m ? m.source : undefined;
+    });
+    assert.equal(got?.toString('latin1'), CLEAN);
+  });
+
+  it("under the strict policy, the client's BYE [ALERT] names SHA-1 and the exception setting", async () => {
+    const port = await freePort();
+    const dataDir = tmpDir('mailshield-imap-strict-');
+    const config = validateConfig(
+      {
+        dataDir,
+        policy: { upstream: 'strict' },
+        accounts: [
+          {
+            name: 'isp-strict',
+            protocol: 'imap',
+            listen: `127.0.0.1:${port}`,
+            clientTls: 'implicit',
+            upstream: `127.0.0.1:${isp.port}`,
+            upstreamTls: 'implicit',
+            upstreamServername: 'mail.test',
+            upstreamCa: testPki().caCert,
+          },
+        ],
+      },
+      'imap.integration.test',
+    );
+    const strict = await startShield({ config, file: null, dataDir, resolvePath: (p) => p }, { log: silentLogger });
+    try {
+      const said = await new Promise<string>((resolve, reject) => {
+        let got = '';
+        const s = tls.connect({ host: '127.0.0.1', port, ca: readFileSync(strict.ca.certPath) });
+        s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+        s.on('error', reject);
+        s.on('close', () => resolve(got));
+        s.setTimeout(15_000, () => s.destroy(new Error(`no close; got ${got}`)));
+      });
+      assert.match(said, /^\* BYE \[ALERT\] mailshield: /);
+      assert.match(said, /SHA-?1/);
+      assert.match(said, /sha1-handshake-signature/);
+    } finally {
+      await strict.stop();
     }
   });
 });
