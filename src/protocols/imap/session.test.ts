@@ -392,3 +392,16 @@ test('COMPRESS is refused locally', () => {
   assert.match(sim.take('client'), /^a3 NO \[CANNOT\]/);
   assert.equal(sim.take('upstream'), '');
 });
+
+test('a held part larger than maxMessageBytes is withheld: NO [UNAVAILABLE], no content, no own fetch', () => {
+  const sim = play(
+    [
+      ...loggedIn,
+      { client: 'a3 UID FETCH 5 (BODY.PEEK[2])\r\n' },
+      { up: `* 1 FETCH (UID 5 BODY[2] {2000}\r\n${'x'.repeat(2000)})\r\na3 OK done\r\n` },
+    ],
+    { limits: { maxMessageBytes: 1000 } },
+  );
+  assert.match(sim.take('client'), /^a3 NO \[UNAVAILABLE\] mailshield: the message part is larger/);
+  assert.equal(sim.take('upstream'), 'a3 UID FETCH 5 (BODY.PEEK[2])\r\n');
+});

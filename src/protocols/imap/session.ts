@@ -814,10 +814,19 @@ class ImapSession implements Session {
         if (last) this.out.push({ type: 'capture-end', id: sink.id });
         return;
       }
-      case 'part':
-        sink.part.data.push(data);
-        sink.part.bytes += data.length;
+      case 'part': {
+        const part = sink.part;
+        if (part.ctx.failed) return;
+        // A part waits in memory for the whole message's verdict; no part of a scannable message is larger than this.
+        if (part.bytes + data.length > this.opts.limits.maxMessageBytes) {
+          part.data = [];
+          this.failFetch(part.ctx, 'the message part is larger than limits.maxMessageBytes and cannot be scanned');
+          return;
+        }
+        part.data.push(data);
+        part.bytes += data.length;
         return;
+      }
       case 'drop':
         return;
     }
@@ -1050,7 +1059,7 @@ class ImapSession implements Session {
     ctx.done = true;
     const uid = ctx.parser.uid;
     if (uid !== null && ctx.epochKey) for (const v of ctx.verdicts) this.remember(this.cacheKey(ctx.epochKey, uid), v);
-    if (ctx.parts.length === 0) return;
+    if (ctx.parts.length === 0 || ctx.failed) return;
     if (uid === null || !ctx.epochKey || ctx.epochKey !== this.epochKey()) {
       this.failFetch(ctx, 'the message could not be identified for scanning; try again');
       return;
