@@ -36,6 +36,8 @@ export interface ConnectionDeps {
 
 interface Capture {
   spool: Spool;
+  /** As the session declared it: an IMAP APPEND is outgoing although the account reads mail. */
+  direction: 'incoming' | 'outgoing';
   result: ScanAction | null;
   /** send-capture commands still streaming from this spool; discard waits for them. */
   readers: number;
@@ -244,6 +246,7 @@ export class Connection {
       case 'capture-start':
         this.captures.set(c.id, {
           spool: new Spool(this.deps.spoolDir, this.deps.limits.spoolThresholdBytes, this.deps.limits.maxMessageBytes),
+          direction: c.direction,
           result: null,
           readers: 0,
           discardRequested: false,
@@ -352,7 +355,7 @@ export class Connection {
       result = await this.deps.scanner.scan({
         account: this.deps.account.name,
         protocol: this.deps.account.protocol,
-        direction: this.deps.account.protocol === 'smtp' ? 'outgoing' : 'incoming',
+        direction: cap.direction,
         ...body,
         connId: this.id,
       });
