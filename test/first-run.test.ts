@@ -88,6 +88,14 @@ test(
       const caPath = /mailshield's CA[^:]*: (.+)$/m.exec(banner.join('\n'))?.[1];
       assert.ok(caPath && existsSync(caPath), `the banner names the CA file (${caPath})`);
       assert.ok(existsSync(join(dir, '.mailshield', 'demo', 'mailshield.demo.yaml')));
+      // A new user's path (issue 2): `mailshield ca path` in the same folder names the CA, and openssl reads it.
+      const cli = quarantineList.replace(/ quarantine list$/, '');
+      const printed = (await sh(`${cli} ca path`, dir)).toString('utf8').trim();
+      assert.equal(printed, caPath);
+      assert.match(
+        (await sh(`openssl x509 -in '${printed}' -noout -subject`, dir)).toString(),
+        /subject=.*mailshield/i,
+      );
       const msgs = demoMessages();
 
       // 1. The EICAR message through the shield: a notice, not the message.
