@@ -14,9 +14,9 @@ import {
   evaluateClientHello,
   type ClientPolicyDecision,
   type ContextKind,
-  type TlsVersionName,
 } from '../tls/client-policy.js';
 import type { ClientHelloInfo, LeafPair, LeafSource } from '../tls/facts.js';
+import type { TlsVersionName } from '../tls/names.js';
 
 export interface ClientTlsOptions {
   leafs: LeafSource;

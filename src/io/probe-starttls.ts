@@ -1,7 +1,7 @@
-// Socket side of `mailshield probe`'s mail conversations: open TCP, read the greeting, ask for capabilities, run the
-// STARTTLS dance per protocol, and ask again over TLS. What counts as a complete reply, and what a transcript means,
+// Socket side of `mailshield probe`'s mail conversations, on a socket src/io/upstream.ts opened: read the greeting,
+// ask for capabilities, run the STARTTLS dance per protocol, and ask again over TLS. What counts as a complete reply, and what a transcript means,
 // is decided in src/probe/mail-dialog.ts; this file only moves bytes and keeps time.
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { ShieldError } from '../core/errors.js';
 import {
@@ -15,30 +15,6 @@ import {
   type ReplyShape,
   type StarttlsTranscript,
 } from '../probe/mail-dialog.js';
-
-/** Opens a TCP connection or fails with MS_ERR_UPSTREAM_CONNECT / MS_ERR_UPSTREAM_TIMEOUT. */
-export function openTcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const sock = netConnect({ host, port });
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new ShieldError('MS_ERR_UPSTREAM_TIMEOUT', `no TCP connection to ${host}:${port} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    sock.once('connect', () => {
-      clearTimeout(timer);
-      sock.removeAllListeners('error');
-      resolve(sock);
-    });
-    sock.once('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      reject(
-        new ShieldError('MS_ERR_UPSTREAM_CONNECT', `cannot connect to ${host}:${port}: ${e.code ?? e.message}`, {
-          cause: e,
-        }),
-      );
-    });
-  });
-}
 
 /**
  * A line conversation over one socket (plain or TLS). It owns the socket's 'data' events until release(), which

@@ -2,9 +2,11 @@
 // the proxy would do it, capabilities again over TLS) and short trial handshakes, one per question ("does the server
 // speak TLS 1.0?", "what does it sign with when SHA-1 is not offered?"). The handshake itself is the upstream
 // connector's (src/io/upstream.ts), so the probe sees what the proxy sees; no judgement happens here.
-import type { SecureVersion, TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { asShieldError, type ShieldError } from '../core/errors.js';
 import type { MailProtocol, StarttlsTranscript } from '../probe/mail-dialog.js';
+import type { Trial } from '../probe/result.js';
+import { TLS_VERSIONS, type TlsVersionName } from '../tls/names.js';
 import type { UpstreamFactsInput } from '../tls/upstream-policy.js';
 import { connectUpstreamTcp, handshakeUpstream, type HandshakeTweaks, type UpstreamTarget } from './upstream.js';
 import { plainPhase, securePhase, type SecurePhase } from './probe-starttls.js';
@@ -78,20 +80,7 @@ export async function mainConnection(t: UpstreamTarget, o: MainOptions): Promise
   }
 }
 
-export interface TrialResult {
-  ok: boolean;
-  protocol: string | null;
-  cipher: string | null;
-  /** The scheme the server signed with, as type+digest ("RSA-PSS+SHA256"); null if unseen. */
-  signatureScheme: string | null;
-  peerSigningDigest: string | null;
-  peerSignatureType: string | null;
-  serverTempKey: string | null;
-  /** Why the trial failed, in one line. */
-  error: string | null;
-}
-
-const failed = (error: string): TrialResult => ({
+const failed = (error: string): Trial => ({
   ok: false,
   protocol: null,
   cipher: null,
@@ -107,7 +96,7 @@ export async function trialHandshake(
   t: UpstreamTarget,
   starttls: MailProtocol | null,
   tw: HandshakeTweaks,
-): Promise<TrialResult> {
+): Promise<Trial> {
   let sock;
   try {
     sock = await connectUpstreamTcp(t);
@@ -142,14 +131,12 @@ export async function trialHandshake(
   }
 }
 
-export const TLS_VERSIONS: readonly SecureVersion[] = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
-
 /** Accepted versions, one trial each, one after another: openssl s_server and small servers serve serially. */
 export async function versionTrials(
   t: UpstreamTarget,
   starttls: MailProtocol | null,
-): Promise<Record<SecureVersion, TrialResult>> {
-  const out = {} as Record<SecureVersion, TrialResult>;
+): Promise<Record<TlsVersionName, Trial>> {
+  const out = {} as Record<TlsVersionName, Trial>;
   for (const v of TLS_VERSIONS) out[v] = await trialHandshake(t, starttls, { minVersion: v, maxVersion: v });
   return out;
 }

@@ -2,9 +2,9 @@
 // each client offered (names, not code points), so the hello is rebuilt from those names and judged by the same
 // pure evaluateClientHello() the listener uses. This is the Windows 7 half of the story.
 import type { ClientPolicyName } from '../core/config.js';
-import { cipherSuiteName } from '../tls/client-hello.js';
 import { describeHello, evaluateClientHello } from '../tls/client-policy.js';
 import type { ClientHelloInfo } from '../tls/facts.js';
+import { cipherSuiteCode } from '../tls/names.js';
 
 /** A client_hellos row as the store holds it (src/store/migrations.ts v1). */
 export interface ClientHelloRow {
@@ -32,22 +32,6 @@ export interface RefusedClient {
   /** The refusal as the listener would word it. */
   reason: string;
   fix: string | null;
-}
-
-let byName: Map<string, number> | null = null;
-
-/** Cipher suite code point from the stored name (IANA name, or "0x1234" for unknown ones). */
-export function cipherSuiteCode(name: string): number | null {
-  if (/^0x[0-9a-f]{1,4}$/i.test(name)) return parseInt(name, 16);
-  if (!byName) {
-    byName = new Map();
-    // The name table is private to client-hello.ts; asking it for every code point once rebuilds its inverse.
-    for (let c = 0; c <= 0xffff; c++) {
-      const n = cipherSuiteName(c);
-      if (!n.startsWith('0x')) byName.set(n, c);
-    }
-  }
-  return byName.get(name) ?? null;
 }
 
 const parseList = (s: string): string[] => {

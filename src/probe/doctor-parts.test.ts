@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cipherSuiteCode, helloFromRow, refusedClients, type ClientHelloRow } from './client-leg.js';
+import { helloFromRow, refusedClients, type ClientHelloRow } from './client-leg.js';
 import { lapsingExceptions } from './doctor.js';
-import { cipherSuiteName } from '../tls/client-hello.js';
+import { cipherSuiteCode, cipherSuiteName } from '../tls/names.js';
 import { COLOUR, PLAIN, renderProbeHuman } from './render.js';
 import { assembleProbe } from './result.js';
 

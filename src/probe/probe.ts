@@ -1,6 +1,5 @@
 // `mailshield probe` as a function: the main connection, the trial handshakes, then the pure assembly. The CLI and
 // doctor both call runProbe(); neither opens a socket itself.
-import type { PolicyException, UpstreamPolicyName } from '../core/config.js';
 import { asShieldError } from '../core/errors.js';
 import { mainConnection, trialHandshake, versionTrials } from '../io/probe-tls.js';
 import type { UpstreamTarget } from '../io/upstream.js';
@@ -8,21 +7,10 @@ import { OFFERED_SIGALGS } from '../tls/profiles.js';
 import type { MailProtocol } from './mail-dialog.js';
 import { assembleProbe, type ProbeResult } from './result.js';
 
-export interface ProbeRequest {
-  /** Label for messages; doctor passes the account name. */
-  account: string;
-  host: string;
-  port: number;
-  servername: string;
+/** The upstream target (`account` labels messages; doctor passes the account name), plus what to ask it. */
+export interface ProbeRequest extends UpstreamTarget {
   mode: 'implicit' | 'starttls';
   protocol: MailProtocol | null;
-  /** Extra trust anchors (PEM texts), like an account's upstreamCa. */
-  extraCa: string[];
-  pin?: string;
-  policy: UpstreamPolicyName;
-  exceptions: PolicyException[];
-  now: Date;
-  timeoutMs: number;
   /** How long to wait for a greeting on a port of unknown protocol. */
   greetingTimeoutMs: number;
   /** Run the trial handshakes (versions, without SHA-1). Doctor skips them. */

@@ -4,6 +4,7 @@
 import type { PolicyException, UpstreamPolicyName } from '../core/config.js';
 import { UPSTREAM_POLICIES } from '../core/config.js';
 import type { CertSummary, PolicyFinding } from '../tls/facts.js';
+import { TLS_VERSIONS, type TlsVersionName } from '../tls/names.js';
 import { evaluateUpstream, type UpstreamFactsInput, type UpstreamEvaluation } from '../tls/upstream-policy.js';
 import {
   starttlsFindings,
@@ -13,16 +14,17 @@ import {
   type StarttlsTranscript,
 } from './mail-dialog.js';
 
-export type VersionName = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
-
+/** One trial handshake: a fresh connection asking one question ("does the server speak TLS 1.0?"). */
 export interface Trial {
   ok: boolean;
   protocol: string | null;
   cipher: string | null;
+  /** The scheme the server signed with, as type+digest ("RSA-PSS+SHA256"); null if unseen. */
   signatureScheme: string | null;
   peerSigningDigest: string | null;
   peerSignatureType: string | null;
   serverTempKey: string | null;
+  /** Why the trial failed, in one line. */
   error: string | null;
 }
 
@@ -67,8 +69,8 @@ export interface ProbeResult {
     error: string | null;
   };
   /** Which versions the server accepts, by trial handshakes (min = max = that version). */
-  versions: Record<VersionName, boolean>;
-  versionTrials: Record<VersionName, Trial> | null;
+  versions: Record<TlsVersionName, boolean>;
+  versionTrials: Record<TlsVersionName, Trial> | null;
   /** The handshake when mailshield offers TLS 1.2 signature schemes without SHA-1; null if not tried. */
   withoutSha1: Trial | null;
   certificates: CertSummary[];
@@ -96,14 +98,13 @@ export interface AssembleInput {
   /** Null when the TCP connection failed. */
   main: Observations | null;
   connectError: string | null;
-  versionTrials: Record<VersionName, Trial> | null;
+  versionTrials: Record<TlsVersionName, Trial> | null;
   withoutSha1: Trial | null;
   policy: UpstreamPolicyName;
   exceptions: PolicyException[];
   now: Date;
 }
 
-const VERSION_NAMES: VersionName[] = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
 const VERIFICATION_RULES = /^(cert-|pin-)/;
 
 function verdictOf(
@@ -175,8 +176,8 @@ export function assembleProbe(i: AssembleInput): ProbeResult {
       };
 
   const versions = Object.fromEntries(
-    VERSION_NAMES.map((v) => [v, i.versionTrials ? i.versionTrials[v].ok : facts?.protocol === v]),
-  ) as Record<VersionName, boolean>;
+    TLS_VERSIONS.map((v) => [v, i.versionTrials ? i.versionTrials[v].ok : facts?.protocol === v]),
+  ) as Record<TlsVersionName, boolean>;
 
   return {
     target: {

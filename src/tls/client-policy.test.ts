@@ -6,10 +6,10 @@ import {
   CLIENT_PROFILES,
   effectiveClientProfile,
   evaluateClientHello,
-  humanVersion,
   isLoopbackHost,
   isWeakSignatureScheme,
 } from './client-policy.js';
+import { humanProtocol } from './names.js';
 
 function info(over: Partial<ClientHelloInfo>): ClientHelloInfo {
   return {
@@ -201,13 +201,13 @@ describe('helpers', () => {
     assert.equal(CLIENT_PROFILES.legacy.minVersion, 'TLSv1');
   });
 
-  it('isWeakSignatureScheme and humanVersion', () => {
+  it('isWeakSignatureScheme and humanProtocol', () => {
     for (const s of ['rsa_pkcs1_sha1', 'ecdsa_sha1', 'dsa_sha1', 'rsa_pkcs1_md5'])
       assert.equal(isWeakSignatureScheme(s), true, s);
     for (const s of ['rsa_pkcs1_sha256', 'rsa_pss_rsae_sha256', 'ed25519', 'ecdsa_secp521r1_sha512']) {
       assert.equal(isWeakSignatureScheme(s), false, s);
     }
-    assert.equal(humanVersion('TLSv1'), 'TLS 1.0');
-    assert.equal(humanVersion('TLSv1.3'), 'TLS 1.3');
+    assert.equal(humanProtocol('TLSv1'), 'TLS 1.0');
+    assert.equal(humanProtocol('TLSv1.3'), 'TLS 1.3');
   });
 });

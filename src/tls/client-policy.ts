@@ -5,9 +5,9 @@ import { isIPv4, isIPv6 } from 'node:net';
 import type { ClientPolicyName } from '../core/config.js';
 import { ShieldError, type ErrorCode } from '../core/errors.js';
 import type { ClientHelloInfo } from './facts.js';
+import { humanProtocol, versionRank, type TlsVersionName } from './names.js';
 
 export type ClientProfileName = 'strict' | 'balanced' | 'legacy';
-export type TlsVersionName = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
 
 export interface ClientProfile {
   name: ClientProfileName;
@@ -136,15 +136,6 @@ export interface ClientPolicyDecision {
   refusal?: ShieldError;
 }
 
-const VERSION_ORDER: Record<string, number> = { SSLv3: 0, TLSv1: 1, 'TLSv1.1': 2, 'TLSv1.2': 3, 'TLSv1.3': 4 };
-
-/** "TLSv1.2" -> "TLS 1.2", the way the user reads it; "TLSv1" -> "TLS 1.0". */
-export function humanVersion(v: string): string {
-  if (v === 'TLSv1') return 'TLS 1.0';
-  const m = /^TLSv(\d\.\d)$/.exec(v);
-  return m ? `TLS ${m[1]}` : v;
-}
-
 /** MD5 and SHA-1 schemes, including TLS 1.2's implicit defaults; the names come from client-hello.ts. */
 export function isWeakSignatureScheme(name: string): boolean {
   return /(^|_)(sha1|md5)$/.test(name);
@@ -180,7 +171,7 @@ function hostOf(listen: string): string {
 /** One line summarising a hello, for `offered:` in errors and for logs. */
 export function describeHello(info: ClientHelloInfo): string {
   const parts = [
-    `versions ${info.versions.map(humanVersion).join(', ')}`,
+    `versions ${info.versions.map(humanProtocol).join(', ')}`,
     `cipher suites ${info.cipherSuiteNames.join(', ') || 'none'}`,
     info.signatureAlgorithms.length
       ? `signature algorithms ${info.signatureAlgorithms.join(', ')}`
@@ -206,7 +197,7 @@ export function evaluateClientHello(
   const profile = effectiveClientProfile(policy, listen);
   const setting =
     policy === 'auto' ? `policy.client: auto, which is ${profile.name} on ${listen}` : `policy.client: ${policy}`;
-  const min = VERSION_ORDER[profile.minVersion]!;
+  const min = versionRank(profile.minVersion);
   const base = { policy: profile.name, minVersion: profile.minVersion, warnings: [] as string[] };
   const refuse = (code: ErrorCode, what: string, required: string, fix: string): ClientPolicyDecision => ({
     ...base,
@@ -215,18 +206,18 @@ export function evaluateClientHello(
     refusal: new ShieldError(code, what, { offered: describeHello(info), required, fix }),
   });
 
-  const usable = info.versions.filter((v) => (VERSION_ORDER[v] ?? -1) >= min);
+  const usable = info.versions.filter((v) => versionRank(v) >= min);
   if (usable.length === 0) {
-    const offered = info.versions.map(humanVersion).join(', ');
+    const offered = info.versions.map(humanProtocol).join(', ');
     return refuse(
       'MS_ERR_CLIENT_TLS_VERSION',
-      `client offered only ${offered}; listener ${listen} requires ${humanVersion(profile.minVersion)} (${setting})`,
-      `${humanVersion(profile.minVersion)} or newer`,
+      `client offered only ${offered}; listener ${listen} requires ${humanProtocol(profile.minVersion)} (${setting})`,
+      `${humanProtocol(profile.minVersion)} or newer`,
       fixFor(listen, 'legacy'),
     );
   }
   const best = usable[0]!;
-  const modernVersion = VERSION_ORDER[best]! >= VERSION_ORDER['TLSv1.2']!;
+  const modernVersion = versionRank(best) >= versionRank('TLSv1.2');
 
   // TLS 1.2 without signature_algorithms means {sha1} (RFC 5246 §7.4.1.4.1); TLS 1.3 requires the extension.
   const strongSig = info.signatureAlgorithms.some(isStrongSignatureScheme);
@@ -250,12 +241,12 @@ export function evaluateClientHello(
       info.cipherSuites.includes(s.code) &&
       (s.from === 'TLSv1.3'
         ? usableVersions.has('TLSv1.3')
-        : usable.some((v) => v !== 'TLSv1.3' && VERSION_ORDER[v]! >= VERSION_ORDER[s.from]!)),
+        : usable.some((v) => v !== 'TLSv1.3' && versionRank(v) >= versionRank(s.from))),
   );
   if (served.length === 0) {
     return refuse(
       'MS_ERR_CLIENT_TLS_CIPHERS',
-      `client offered no cipher suite listener ${listen} serves for ${usable.map(humanVersion).join(', ')} (${setting})`,
+      `client offered no cipher suite listener ${listen} serves for ${usable.map(humanProtocol).join(', ')} (${setting})`,
       'an AES-GCM, ChaCha20-Poly1305 or AES-CBC suite with ECDHE or RSA key exchange',
       'enable AES cipher suites in the mail client (RC4, 3DES and DHE-only clients are not served)',
     );
@@ -266,7 +257,7 @@ export function evaluateClientHello(
     base.warnings.push(
       modernVersion
         ? `client offered only SHA-1/MD5 handshake signatures; accepted under policy ${profile.name}`
-        : `client speaks ${humanVersion(best)} with MD5+SHA1/SHA-1 handshake signatures; accepted under policy ${profile.name}`,
+        : `client speaks ${humanProtocol(best)} with MD5+SHA1/SHA-1 handshake signatures; accepted under policy ${profile.name}`,
     );
   }
   return { ...base, ok: true, context };

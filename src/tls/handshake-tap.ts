@@ -6,7 +6,17 @@
 // socket and tls.connect() that keeps a copy of the inbound bytes until the handshake is over.
 import { createDecipheriv, createHmac, type CipherGCMTypes } from 'node:crypto';
 import { Duplex } from 'node:stream';
-import { legacySignature, schemeName, suiteAuthType, TLS_VERSION_NAMES } from './names.js';
+import { legacySignature, schemeName, suiteAuthType, versionName } from './names.js';
+import {
+  ByteReader,
+  CONTENT_TYPE,
+  EXTENSION_TYPE,
+  HANDSHAKE_HEADER_BYTES,
+  HANDSHAKE_TYPE,
+  RECORD_HEADER_BYTES,
+  TLS1_2,
+  TLS1_3,
+} from './record.js';
 
 export interface ObservedHandshake {
   /** Negotiated version from ServerHello (supported_versions for TLS 1.3), e.g. "TLSv1.2". */
@@ -30,47 +40,6 @@ export interface ParseOptions {
 }
 
 const HRR_RANDOM = Buffer.from('cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c', 'hex');
-
-const REC_CCS = 20;
-const REC_ALERT = 21;
-const REC_HANDSHAKE = 22;
-const REC_APPDATA = 23;
-
-const HS_SERVER_HELLO = 2;
-const HS_CERTIFICATE_VERIFY = 15;
-const HS_SERVER_KEY_EXCHANGE = 12;
-const HS_SERVER_HELLO_DONE = 14;
-const HS_FINISHED = 20;
-
-/** Bounds-checked reader: every read past the end throws, and the parser turns that into "incomplete". */
-class Reader {
-  constructor(
-    private readonly b: Buffer,
-    public pos = 0,
-  ) {}
-  get left(): number {
-    return this.b.length - this.pos;
-  }
-  u8(): number {
-    if (this.left < 1) throw new RangeError('short');
-    return this.b[this.pos++]!;
-  }
-  u16(): number {
-    if (this.left < 2) throw new RangeError('short');
-    const v = this.b.readUInt16BE(this.pos);
-    this.pos += 2;
-    return v;
-  }
-  u24(): number {
-    return (this.u8() << 16) | this.u16();
-  }
-  bytes(n: number): Buffer {
-    if (this.left < n) throw new RangeError('short');
-    const v = this.b.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return v;
-  }
-}
 
 // ---- TLS 1.3 record protection (RFC 8446 §5.2, §7.3) ----
 
@@ -132,18 +101,18 @@ function unwrapInner(p: Buffer): { type: number; content: Buffer } {
 // ---- the parser ----
 
 function readServerHello(body: Buffer): { random: Buffer; version: number; suite: number } {
-  const r = new Reader(body);
-  let version = r.u16();
-  const random = r.bytes(32);
-  r.bytes(r.u8()); // session id
-  const suite = r.u16();
-  r.u8(); // compression
-  if (r.left >= 2) {
-    const extEnd = r.u16() + r.pos;
+  const r = ByteReader.over(body, 'ServerHello');
+  let version = r.u16('legacy_version');
+  const random = r.bytes(32, 'random');
+  r.vector(1, 'session_id');
+  const suite = r.u16('cipher_suite');
+  r.u8('compression_method');
+  if (r.remaining >= 2) {
+    const extEnd = r.u16('extensions length') + r.pos;
     while (r.pos + 4 <= extEnd) {
-      const type = r.u16();
-      const data = r.bytes(r.u16());
-      if (type === 43 && data.length === 2) version = data.readUInt16BE(0); // supported_versions
+      const type = r.u16('extension type');
+      const data = r.vector(2, `extension ${type}`);
+      if (type === EXTENSION_TYPE.supportedVersions && data.remaining === 2) version = data.u16('selected_version');
     }
   }
   return { random, version, suite };
@@ -151,35 +120,35 @@ function readServerHello(body: Buffer): { random: Buffer; version: number; suite
 
 /** ServerKeyExchange: skip the (EC)DH params, then read the signature's scheme (TLS 1.2) or infer it (older). */
 function readServerKeyExchange(body: Buffer, version: number): { scheme: number | null; legacy: boolean } {
-  const tryRead = (skipParams: (r: Reader) => void): number | null | undefined => {
+  const tryRead = (skipParams: (r: ByteReader) => void): number | null | undefined => {
     try {
-      const r = new Reader(body);
+      const r = ByteReader.over(body, 'ServerKeyExchange');
       skipParams(r);
-      if (version >= 0x0303) {
-        const scheme = r.u16();
-        const len = r.u16();
-        return r.left === len ? scheme : undefined;
+      if (version >= TLS1_2) {
+        const scheme = r.u16('signature scheme');
+        const len = r.u16('signature length');
+        return r.remaining === len ? scheme : undefined;
       }
-      const len = r.u16();
-      return r.left === len ? null : undefined;
+      const len = r.u16('signature length');
+      return r.remaining === len ? null : undefined;
     } catch {
       return undefined;
     }
   };
   // ECDHE: curve_type 3 (named_curve), group, point. DHE: p, g, Ys. The one whose lengths add up exactly wins.
   const ecdhe = tryRead((r) => {
-    if (r.u8() !== 3) throw new Error('not named_curve');
-    r.u16();
-    r.bytes(r.u8());
+    if (r.u8('curve_type') !== 3) throw new Error('not named_curve');
+    r.u16('named_curve');
+    r.vector(1, 'public point');
   });
   const dhe = tryRead((r) => {
-    r.bytes(r.u16());
-    r.bytes(r.u16());
-    r.bytes(r.u16());
+    r.vector(2, 'dh_p');
+    r.vector(2, 'dh_g');
+    r.vector(2, 'dh_Ys');
   });
   const scheme = ecdhe !== undefined ? ecdhe : dhe;
   if (scheme === undefined) throw new Error('unparseable ServerKeyExchange');
-  return { scheme, legacy: version < 0x0303 };
+  return { scheme, legacy: version < TLS1_2 };
 }
 
 export function parseServerFlight(bytes: Buffer, opts: ParseOptions = {}): ObservedHandshake {
@@ -209,22 +178,22 @@ export function parseServerFlight(bytes: Buffer, opts: ParseOptions = {}): Obser
 
   /** Consumes whole handshake messages from `hs`; returns true when parsing is finished. */
   const drainHandshake = (): boolean => {
-    while (hs.length >= 4) {
+    while (hs.length >= HANDSHAKE_HEADER_BYTES) {
       const type = hs[0]!;
       const len = hs.readUIntBE(1, 3);
-      if (hs.length < 4 + len) return false;
-      const body = hs.subarray(4, 4 + len);
-      hs = hs.subarray(4 + len);
-      if (type === HS_SERVER_HELLO) {
+      if (hs.length < HANDSHAKE_HEADER_BYTES + len) return false;
+      const body = hs.subarray(HANDSHAKE_HEADER_BYTES, HANDSHAKE_HEADER_BYTES + len);
+      hs = hs.subarray(HANDSHAKE_HEADER_BYTES + len);
+      if (type === HANDSHAKE_TYPE.serverHello) {
         const sh = readServerHello(body);
         if (sh.random.equals(HRR_RANDOM)) {
           sawHrr = true; // HelloRetryRequest: a compatibility CCS and the real ServerHello follow
           continue;
         }
         wireVersion = sh.version;
-        out.version = TLS_VERSION_NAMES[sh.version] ?? `0x${sh.version.toString(16)}`;
+        out.version = versionName(sh.version);
         out.cipherSuite = sh.suite;
-        if (sh.version === 0x0304) {
+        if (sh.version === TLS1_3) {
           encrypted = true;
           const aead = TLS13_SUITES[sh.suite];
           if (!aead) throw new Error(`unknown TLS 1.3 suite 0x${sh.suite.toString(16)}`);
@@ -242,7 +211,7 @@ export function parseServerFlight(bytes: Buffer, opts: ParseOptions = {}): Obser
           hs = Buffer.alloc(0);
           return false;
         }
-      } else if (type === HS_SERVER_KEY_EXCHANGE && wireVersion && wireVersion < 0x0304) {
+      } else if (type === HANDSHAKE_TYPE.serverKeyExchange && wireVersion && wireVersion < TLS1_3) {
         const ske = readServerKeyExchange(body, wireVersion);
         if (ske.scheme !== null) setScheme(ske.scheme);
         else if (ske.legacy) {
@@ -252,13 +221,12 @@ export function parseServerFlight(bytes: Buffer, opts: ParseOptions = {}): Obser
         }
         out.complete = true;
         return true;
-      } else if (type === HS_SERVER_HELLO_DONE || type === HS_FINISHED) {
+      } else if (type === HANDSHAKE_TYPE.serverHelloDone || type === HANDSHAKE_TYPE.finished) {
         // A flight without ServerKeyExchange (static RSA) or a TLS 1.3 flight without CertificateVerify (PSK).
         out.complete = true;
         return true;
-      } else if (type === HS_CERTIFICATE_VERIFY && wireVersion === 0x0304) {
-        const r = new Reader(body);
-        setScheme(r.u16());
+      } else if (type === HANDSHAKE_TYPE.certificateVerify && wireVersion === TLS1_3) {
+        setScheme(ByteReader.over(body, 'CertificateVerify').u16('algorithm'));
         out.complete = true;
         return true;
       }
@@ -267,16 +235,16 @@ export function parseServerFlight(bytes: Buffer, opts: ParseOptions = {}): Obser
   };
 
   try {
-    const r = new Reader(bytes);
-    while (r.left >= 5) {
+    const r = ByteReader.over(bytes, 'server flight');
+    while (r.remaining >= RECORD_HEADER_BYTES) {
       const start = r.pos;
-      const type = r.u8();
-      r.u16();
-      const len = r.u16();
-      if (r.left < len) break;
-      const header = bytes.subarray(start, start + 5);
-      const frag = r.bytes(len);
-      if (type === REC_CCS) {
+      const type = r.u8('content type');
+      r.u16('legacy_record_version');
+      const len = r.u16('length');
+      if (r.remaining < len) break;
+      const header = bytes.subarray(start, start + RECORD_HEADER_BYTES);
+      const frag = r.bytes(len, 'fragment');
+      if (type === CONTENT_TYPE.changeCipherSpec) {
         // TLS <= 1.2: everything after is encrypted and we have what we need. After a HelloRetryRequest it is
         // TLS 1.3's middlebox-compatibility CCS and the real ServerHello is still to come.
         if (!encrypted && !sawHrr) break;
@@ -284,18 +252,18 @@ export function parseServerFlight(bytes: Buffer, opts: ParseOptions = {}): Obser
       }
       let recType = type;
       let content = frag;
-      if (type === REC_APPDATA && encrypted) {
+      if (type === CONTENT_TYPE.applicationData && encrypted) {
         const k = keys as { aead: Aead; key: Buffer; iv: Buffer } | null;
         if (!k) break;
         const inner = unwrapInner(decryptRecord(k.aead, k.key, k.iv, seq++, header, frag));
         recType = inner.type;
         content = inner.content;
       }
-      if (recType === REC_ALERT && content.length >= 2) {
+      if (recType === CONTENT_TYPE.alert && content.length >= 2) {
         out.alert = { level: content[0]!, description: content[1]! };
         break;
       }
-      if (recType !== REC_HANDSHAKE) break;
+      if (recType !== CONTENT_TYPE.handshake) break;
       hs = hs.length ? Buffer.concat([hs, content]) : content;
       if (drainHandshake()) break;
     }

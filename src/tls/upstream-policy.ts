@@ -4,7 +4,7 @@
 import type { PolicyException, Relaxation, UpstreamPolicyName } from '../core/config.js';
 import { ShieldError, type ErrorCode } from '../core/errors.js';
 import type { CertSummary, PolicyFinding, UpstreamHandshakeFacts } from './facts.js';
-import { humanProtocol, parseTempKey, PROTOCOL_ORDER, WEAK_DIGESTS } from './names.js';
+import { humanProtocol, parseTempKey, versionRank, WEAK_DIGESTS } from './names.js';
 import { CERT_RULES, UPSTREAM_PROFILES, type UpstreamProfile } from './profiles.js';
 
 export type UpstreamFactsInput = Omit<
@@ -255,7 +255,7 @@ function checkCertStrength(c: Ctx): void {
 }
 
 function isOldProtocol(p: string | null): boolean {
-  return p !== null && PROTOCOL_ORDER.indexOf(p as (typeof PROTOCOL_ORDER)[number]) < PROTOCOL_ORDER.indexOf('TLSv1.2');
+  return p !== null && versionRank(p) < versionRank('TLSv1.2');
 }
 
 /** Returns whether a pre-1.2 protocol was accepted (by profile or exception). */
@@ -263,9 +263,9 @@ function checkProtocol(c: Ctx): boolean {
   const { facts, profile } = c;
   const p = facts.protocol;
   if (!p) return false;
-  const idx = PROTOCOL_ORDER.indexOf(p as (typeof PROTOCOL_ORDER)[number]);
-  const min = PROTOCOL_ORDER.indexOf(profile.minProtocol);
-  if (idx >= min) return idx < PROTOCOL_ORDER.indexOf('TLSv1.2');
+  const idx = versionRank(p);
+  const min = versionRank(profile.minProtocol);
+  if (idx >= min) return idx < versionRank('TLSv1.2');
   const relax: Relaxation | null = p === 'TLSv1' ? 'tls1.0' : p === 'TLSv1.1' ? 'tls1.1' : null;
   const what = `upstream ${c.where} negotiated ${humanProtocol(p)}, the newest version it accepts (mailshield offers up to TLS 1.3)`;
   const ex = relax ? useException(c, relax) : undefined;

@@ -21,6 +21,7 @@ import {
   type SessionOptions,
 } from '../../core/session.js';
 import type { ScanAction } from '../../scan/types.js';
+import { startsHandshakeRecord } from '../../tls/record.js';
 import { capabilitiesIn, rewriteCapabilityLine } from './capabilities.js';
 import { addUidToFetch, commandHead, mailboxKey, partialCounts, type CommandHead } from './command.js';
 import { contentItem, fetchStart, FetchItemParser, noticePart, type ContentItem } from './fetch.js';
@@ -667,7 +668,7 @@ class ImapSession implements Session {
     }
     const rest = this.clientTok.drain();
     let pending: Buffer | undefined;
-    if (rest.length > 0 && rest[0] === 0x16) pending = rest;
+    if (startsHandshakeRecord(rest)) pending = rest;
     else if (rest.length > 0) {
       const e = new ShieldError('MS_ERR_CLIENT_STARTTLS_INJECTION', 'The client sent plaintext after STARTTLS', {
         offered: `${rest.length} bytes`,

@@ -16,6 +16,7 @@ import {
   type SessionOptions,
 } from '../../core/session.js';
 import type { ScanAction } from '../../scan/types.js';
+import { startsHandshakeRecord } from '../../tls/record.js';
 import {
   DotDecoder,
   LINE_TOO_LONG,
@@ -464,7 +465,7 @@ class Pop3Session implements Session {
     this.clientStls = 'handshaking';
     entry.done = true;
     this.out.push(send('client', R.stlsGoAhead()));
-    if (tail.length > 0 && tail[0] === 0x16) {
+    if (startsHandshakeRecord(tail)) {
       this.out.push({ type: 'start-tls', leg: 'client', pending: tail });
       return;
     }

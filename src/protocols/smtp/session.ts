@@ -33,6 +33,7 @@ import { ShieldError } from '../../core/errors.js';
 import { log, send } from '../../core/session.js';
 import type { Session, SessionCommand, SessionEvent, SessionOptions } from '../../core/session.js';
 import type { ScanAction } from '../../scan/types.js';
+import { startsHandshakeRecord } from '../../tls/record.js';
 import { ClientFramer, ReplyFramer } from './framer.js';
 import type { ClientUnit, Reply } from './framer.js';
 import { R, oneLine, ours, rewriteEhlo, offersStartTls } from './replies.js';
@@ -518,7 +519,7 @@ class SmtpSession implements Session {
     this.toClient(R.startTls);
     const rest = this.client.takeRest();
     this.phase = 'client-tls';
-    if (rest.length > 0 && rest[0] === 0x16) {
+    if (startsHandshakeRecord(rest)) {
       this.out.push({ type: 'start-tls', leg: 'client', pending: rest });
       return;
     }
