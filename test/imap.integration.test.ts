@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import net from 'node:net';
 import tls from 'node:tls';
 import { ImapFlow } from 'imapflow';
 import type { LoadedConfig } from '../src/cli/context.js';
@@ -13,7 +12,9 @@ import { validateConfig } from '../src/core/config.js';
 import { silentLogger } from '../src/core/logger.js';
 import { startShield, type ShieldHandle } from '../src/io/server.js';
 import { startDovecot, type Dovecot } from './fixtures/dovecot.js';
+import { startIspFront, type IspFront } from './fixtures/peers.js';
 import { testPki } from './fixtures/pki.js';
+import { readTlsUntilClose } from './fixtures/sockets.js';
 import { eicar, freePort, needs, tmpDir, waitFor } from './fixtures/util.js';
 import { win7Client } from './fixtures/win7.js';
 
@@ -347,34 +348,9 @@ describe('IMAP shield against Dovecot', { skip: requirements.skip }, () => {
   });
 });
 
-/** An ISP-like IMAP server: Dovecot behind TLS 1.2 with an RSA+SHA1-signed ECDHE P-256 key exchange. */
-async function ispFront(backendPort: number): Promise<{ port: number; close(): Promise<void> }> {
-  const pki = testPki();
-  const server = tls.createServer(
-    {
-      key: readFileSync(pki.key.rsa),
-      cert: readFileSync(pki.crt.rsa),
-      minVersion: 'TLSv1.2',
-      maxVersion: 'TLSv1.2',
-      ciphers: 'ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-SHA:@SECLEVEL=0',
-      sigalgs: 'RSA+SHA1',
-      ecdhCurve: 'P-256',
-    },
-    (s) => {
-      const b = net.connect(backendPort, '127.0.0.1');
-      s.pipe(b).pipe(s);
-      s.on('error', () => b.destroy());
-      b.on('error', () => s.destroy());
-    },
-  );
-  const port = await freePort();
-  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-  return { port, close: () => new Promise((r) => server.close(() => r())) };
-}
-
 describe('IMAP seeds: the Windows 7 client and the ISP that signs with SHA-1', { skip: requirements.skip }, () => {
   let dovecot: Dovecot;
-  let isp: Awaited<ReturnType<typeof ispFront>>;
+  let isp: IspFront;
   let shield: ShieldHandle;
   let plainPort: number;
   let ispPort: number;
@@ -382,7 +358,7 @@ describe('IMAP seeds: the Windows 7 client and the ISP that signs with SHA-1', {
   before(async () => {
     dovecot = await startDovecot({ users: [{ user: USER, pass: PASS }] });
     dovecot.deliver(USER, CLEAN);
-    isp = await ispFront(dovecot.imapPort);
+    isp = await startIspFront(dovecot.imapPort);
     plainPort = await freePort();
     ispPort = await freePort();
     const pki = testPki();
@@ -469,14 +445,7 @@ describe('IMAP seeds: the Windows 7 client and the ISP that signs with SHA-1', {
     );
     const strict = await startShield({ config, file: null, dataDir, resolvePath: (p) => p }, { log: silentLogger });
     try {
-      const said = await new Promise<string>((resolve, reject) => {
-        let got = '';
-        const s = tls.connect({ host: '127.0.0.1', port, ca: readFileSync(strict.ca.certPath) });
-        s.on('data', (d: Buffer) => (got += d.toString('latin1')));
-        s.on('error', reject);
-        s.on('close', () => resolve(got));
-        s.setTimeout(15_000, () => s.destroy(new Error(`no close; got ${got}`)));
-      });
+      const said = await readTlsUntilClose(port, strict.ca.certPath);
       assert.match(said, /^\* BYE \[ALERT\] mailshield: /);
       assert.match(said, /SHA-?1/);
       assert.match(said, /sha1-handshake-signature/);

@@ -6,13 +6,14 @@ import { readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import tls from 'node:tls';
 import type { LoadedConfig } from '../src/cli/context.js';
 import { validateConfig } from '../src/core/config.js';
 import { silentLogger, type Logger } from '../src/core/logger.js';
 import { startShield, type ShieldHandle } from '../src/io/server.js';
 import { startDovecot, type Dovecot } from './fixtures/dovecot.js';
+import { startIspFront, type IspFront } from './fixtures/peers.js';
 import { testPki } from './fixtures/pki.js';
+import { readTlsUntilClose } from './fixtures/sockets.js';
 import { eicar, freePort, needs, tmpDir } from './fixtures/util.js';
 import { win7Client } from './fixtures/win7.js';
 
@@ -98,18 +99,6 @@ function plainDialog(port: number, lines: string[]): Promise<string> {
       if (got === '') s.write(lines.map((l) => l + '\r\n').join(''));
       got += d.toString('latin1');
     });
-    s.on('error', reject);
-    s.on('close', () => resolve(got));
-    s.setTimeout(15_000, () => s.destroy(new Error(`no close; got ${got}`)));
-  });
-}
-
-/** Everything an implicit-TLS POP3 listener says until it closes (for the refusal seed case). */
-function readAllTls(port: number, ca: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let got = '';
-    const s = tls.connect({ host: '127.0.0.1', port, ca: readFileSync(ca), servername: 'localhost' });
-    s.on('data', (d: Buffer) => (got += d.toString('latin1')));
     s.on('error', reject);
     s.on('close', () => resolve(got));
     s.setTimeout(15_000, () => s.destroy(new Error(`no close; got ${got}`)));
@@ -220,40 +209,15 @@ describe('POP3 shield against Dovecot', { skip: requirements.skip }, () => {
   });
 });
 
-/** An ISP-like POP3 server: Dovecot behind TLS 1.2 with an RSA+SHA1-signed ECDHE P-256 key exchange. */
-async function ispFront(backendPort: number): Promise<{ port: number; close(): Promise<void> }> {
-  const pki = testPki();
-  const server = tls.createServer(
-    {
-      key: readFileSync(pki.key.rsa),
-      cert: readFileSync(pki.crt.rsa),
-      minVersion: 'TLSv1.2',
-      maxVersion: 'TLSv1.2',
-      ciphers: 'ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-SHA:@SECLEVEL=0',
-      sigalgs: 'RSA+SHA1',
-      ecdhCurve: 'P-256',
-    },
-    (s) => {
-      const b = net.connect(backendPort, '127.0.0.1');
-      s.pipe(b).pipe(s);
-      s.on('error', () => b.destroy());
-      b.on('error', () => s.destroy());
-    },
-  );
-  const port = await freePort();
-  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-  return { port, close: () => new Promise((r) => server.close(() => r())) };
-}
-
 describe('POP3 seed: the ISP upstream that signs its key exchange with SHA-1', { skip: requirements.skip }, () => {
   let dovecot: Dovecot;
-  let isp: Awaited<ReturnType<typeof ispFront>>;
+  let isp: IspFront;
   const stops: (() => Promise<void>)[] = [];
 
   before(async () => {
     dovecot = await startDovecot({ users: [{ user: USER, pass: PASS }] });
     dovecot.deliver(USER, CLEAN);
-    isp = await ispFront(dovecot.pop3Port);
+    isp = await startIspFront(dovecot.pop3Port);
   });
   after(async () => {
     for (const s of stops) await s();
@@ -289,7 +253,7 @@ describe('POP3 seed: the ISP upstream that signs its key exchange with SHA-1', {
 
   it("under strict, the client's -ERR names SHA-1 and the exception setting", async () => {
     const e = await through('strict');
-    const said = await readAllTls(e.port, e.ca);
+    const said = await readTlsUntilClose(e.port, e.ca, 'localhost');
     assert.match(said, /^-ERR \[SYS\/TEMP\] mailshield: /);
     assert.match(said, /SHA-?1/);
     assert.match(said, /policy\.exceptions/);

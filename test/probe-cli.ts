@@ -3,6 +3,8 @@
 import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ProbeResult } from '../src/probe/result.js';
+import { testPki } from './fixtures/pki.js';
 import { tmpDir } from './fixtures/util.js';
 
 /** dist/test/probe-cli.js -> repo root. */
@@ -30,4 +32,30 @@ export function cli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEn
       },
     );
   });
+}
+
+/** `mailshield probe 127.0.0.1:PORT --json` against a test peer (servername mail.test, the test CA), parsed. */
+export async function probeJson(
+  port: number,
+  extra: string[] = [],
+): Promise<{ code: number; r: ProbeResult; stderr: string }> {
+  const run = await cli([
+    'probe',
+    `127.0.0.1:${port}`,
+    '--servername',
+    'mail.test',
+    '--ca',
+    testPki().caCert,
+    '--json',
+    '--timeout',
+    '5000',
+    ...extra,
+  ]);
+  let r: ProbeResult;
+  try {
+    r = JSON.parse(run.stdout) as ProbeResult;
+  } catch {
+    throw new Error(`probe printed no JSON (exit ${run.code}): ${run.stdout}${run.stderr}`);
+  }
+  return { code: run.code, r, stderr: run.stderr };
 }

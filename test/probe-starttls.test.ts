@@ -11,28 +11,9 @@ import { testPki } from './fixtures/pki.js';
 import { startPostfix, type PostfixServer } from './fixtures/postfix.js';
 import { needs } from './fixtures/util.js';
 import type { ProbeResult } from '../src/probe/result.js';
-import { cli } from './probe-cli.js';
+import { probeJson } from './probe-cli.js';
 
-async function probe(port: number, starttls: string): Promise<{ code: number; r: ProbeResult; stderr: string }> {
-  const run = await cli([
-    'probe',
-    `127.0.0.1:${port}`,
-    '--starttls',
-    starttls,
-    '--servername',
-    'mail.test',
-    '--ca',
-    testPki().caCert,
-    '--json',
-    '--timeout',
-    '5000',
-  ]);
-  try {
-    return { code: run.code, r: JSON.parse(run.stdout) as ProbeResult, stderr: run.stderr };
-  } catch {
-    throw new Error(`no JSON (exit ${run.code}): ${run.stdout}${run.stderr}`);
-  }
-}
+const probe = (port: number, starttls: string) => probeJson(port, ['--starttls', starttls]);
 
 function sameFactsAsSClient(r: ProbeResult, port: number, proto: string): void {
   const s = sClient(port, { extra: ['-starttls', proto] });

@@ -6,34 +6,9 @@ import { sClient, startPeer, type Peer, type PeerKind } from './fixtures/peers.j
 import { testPki } from './fixtures/pki.js';
 import { needs } from './fixtures/util.js';
 import type { ProbeResult } from '../src/probe/result.js';
-import { cli } from './probe-cli.js';
+import { cli, probeJson } from './probe-cli.js';
 
 const opensslMissing = needs('openssl');
-
-async function probeJson(
-  port: number,
-  extra: string[] = [],
-): Promise<{ code: number; r: ProbeResult; stderr: string }> {
-  const run = await cli([
-    'probe',
-    `127.0.0.1:${port}`,
-    '--servername',
-    'mail.test',
-    '--ca',
-    testPki().caCert,
-    '--json',
-    '--timeout',
-    '5000',
-    ...extra,
-  ]);
-  let r: ProbeResult;
-  try {
-    r = JSON.parse(run.stdout) as ProbeResult;
-  } catch {
-    throw new Error(`probe printed no JSON (exit ${run.code}): ${run.stdout}${run.stderr}`);
-  }
-  return { code: run.code, r, stderr: run.stderr };
-}
 
 describe('probe: the story peers, compared with openssl s_client', opensslMissing, () => {
   const peers = new Map<PeerKind, Peer>();

@@ -17,7 +17,7 @@ import {
   type ShieldSetup,
 } from './fixtures/postfix.js';
 import { needs, tmpDir } from './fixtures/util.js';
-import { opensslClient, WIN7_CIPHERS } from './fixtures/win7.js';
+import { win7Client } from './fixtures/win7.js';
 
 const opts = needs('postfix', 'dovecot', 'openssl');
 
@@ -37,19 +37,7 @@ describe('Windows 7-style TLS 1.0 client submits through the shield', opts, () =
     const caFile = join(tmpDir('mailshield-ca-'), 'ca.pem');
     writeFileSync(caFile, s.shield.ca.certPem);
     // -nocommands: lines starting with R (RCPT) or Q (QUIT) must not renegotiate or quit s_client.
-    const c = opensslClient(s.port('sub465'), [
-      '-servername',
-      'localhost',
-      '-CAfile',
-      caFile,
-      '-verify_return_error',
-      '-tls1',
-      '-cipher',
-      WIN7_CIPHERS,
-      '-groups',
-      'P-256:P-384',
-      '-nocommands',
-    ]);
+    const c = win7Client(s.port('sub465'), { caFile, servername: 'localhost', extra: ['-nocommands'] });
     try {
       await c.waitForOutput(/^220 /m);
       assert.match(c.output(), /Protocol version: TLSv1\r?\n/);

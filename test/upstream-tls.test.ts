@@ -8,6 +8,7 @@ import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import type { PolicyException, UpstreamPolicyName } from '../src/core/config.js';
 import { isShieldError } from '../src/core/errors.js';
+import { ISP_TLS_OPTIONS } from '../src/io/demo-servers.js';
 import {
   connectUpstreamTcp,
   upgradeUpstreamTls,
@@ -411,13 +412,7 @@ describe('upstream connection failures', () => {
     let closed!: () => void;
     const gone = new Promise<void>((r) => (closed = r));
     const srv = tls.createServer(
-      {
-        key: readFileSync(pki.key.rsa),
-        cert: readFileSync(pki.crt.rsa),
-        maxVersion: 'TLSv1.2',
-        sigalgs: 'RSA+SHA1',
-        ciphers: 'ECDHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0',
-      },
+      { ...ISP_TLS_OPTIONS, key: readFileSync(pki.key.rsa), cert: readFileSync(pki.crt.rsa) },
       (s) => {
         s.on('data', (d: Buffer) => (appBytes += d.length));
         s.on('error', () => undefined);
