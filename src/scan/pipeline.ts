@@ -10,7 +10,7 @@ import { Quarantine } from '../store/quarantine.js';
 import { BuiltinEngine } from './builtin/engine.js';
 import { ClamdEngine } from './clamd.js';
 import type { Engine, ScanInput } from './engine.js';
-import { readHeaders } from './headers.js';
+import { readHeaders, type MessageHeaders } from './headers.js';
 import { buildNotice } from './notice.js';
 import { readAll, sourceOf, type MessageSource } from './source.js';
 import type { CapturedMessage, ScanAction, Scanner, Verdict } from './types.js';
@@ -129,6 +129,24 @@ export function createScanPipeline(deps: PipelineDeps): ScanPipeline {
     return combineVerdicts(verdicts);
   }
 
+  /** Stores the original with what the quarantine list shows for it. */
+  function putInQuarantine(
+    msg: CapturedMessage,
+    src: MessageSource,
+    v: Verdict,
+    headers: MessageHeaders,
+  ): Promise<string> {
+    return quarantine.put('bytes' in src ? src.bytes : { path: src.path }, {
+      account: msg.account,
+      protocol: msg.protocol,
+      direction: msg.direction,
+      verdict: v,
+      subject: headers.subject,
+      from: headers.from,
+      connId: msg.connId,
+    });
+  }
+
   async function actOnFinding(
     msg: CapturedMessage,
     src: MessageSource,
@@ -138,15 +156,7 @@ export function createScanPipeline(deps: PipelineDeps): ScanPipeline {
     const headers = await readHeaders(src);
     let id: string;
     try {
-      id = await quarantine.put('bytes' in src ? src.bytes : { path: src.path }, {
-        account: msg.account,
-        protocol: msg.protocol,
-        direction: msg.direction,
-        verdict: v,
-        subject: headers.subject,
-        from: headers.from,
-        connId: msg.connId,
-      });
+      id = await putInQuarantine(msg, src, v, headers);
     } catch (e) {
       // Without a quarantined copy, replacing or refusing could lose the original: keep it where it is instead.
       const reason = isShieldError(e) ? e.toReplyText(300) : String(e);
@@ -181,16 +191,7 @@ export function createScanPipeline(deps: PipelineDeps): ScanPipeline {
     mlog: Logger,
   ): Promise<string | null> {
     try {
-      const headers = await readHeaders(src);
-      return await quarantine.put('bytes' in src ? src.bytes : { path: src.path }, {
-        account: msg.account,
-        protocol: msg.protocol,
-        direction: msg.direction,
-        verdict: v,
-        subject: headers.subject,
-        from: headers.from,
-        connId: msg.connId,
-      });
+      return await putInQuarantine(msg, src, v, await readHeaders(src));
     } catch (e) {
       mlog.error({ err: isShieldError(e) ? e.message : String(e) }, 'could not quarantine an unscanned message');
       return null;
