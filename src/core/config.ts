@@ -232,6 +232,8 @@ function checkAccounts(cfg: Config, file: string): void {
         `${file}: accounts[${i}].name: expected a unique name, found duplicate "${a.name}"`,
       );
     seenNames.add(a.name);
+    // Port 0 asks the system for a free port, so it never collides (tests, the demo).
+    if (a.listen.endsWith(':0')) return;
     const other = seenListen.get(a.listen);
     if (other)
       throw new ShieldError(
