@@ -68,6 +68,12 @@ const tempfail: ScanAction = {
 };
 const scanned = (id: number, result: ScanAction): SessionEvent => ({ type: 'scan-done', id, result });
 const logScanned: Out = ['log', 'info', 'message scanned'];
+/** An upstream message body held for scanning as capture `id`: started, its bytes, ended. */
+const captured = (id: number, body: string): Out[] => [
+  ['capture-start', id],
+  ['capture-data', id, body],
+  ['capture-end', id],
+];
 
 // A message with the lines POP3 stuffing is about: leading dots, a lone dot, a double dot.
 const MESSAGE = 'Subject: dots\r\n\r\n.leading dot\r\n.\r\n..\r\nend\r\n';
@@ -372,11 +378,7 @@ test('RETR of a clean message: captured unstuffed, released re-stuffed by the dr
     { ev: c('RETR 1\r\n'), expect: [['send', 'upstream', 'RETR 1\r\n']] },
     {
       ev: u(`+OK ${MESSAGE.length} octets\r\n${STUFFED}`),
-      expect: [
-        ['capture-start', 1],
-        ['capture-data', 1, MESSAGE],
-        ['capture-end', 1],
-      ],
+      expect: captured(1, MESSAGE),
     },
     {
       ev: scanned(1, clean),
@@ -396,13 +398,7 @@ test('RETR of an empty message and of a message with CR before the dot', () => {
     { ev: c('RETR 1\r\nRETR 2\r\n'), expect: [['send', 'upstream', 'RETR 1\r\nRETR 2\r\n']] },
     {
       ev: u('+OK 0 octets\r\n.\r\n+OK\r\na\r\n.\rb\r\n.x\r\n.\r\n'),
-      expect: [
-        ['capture-start', 1],
-        ['capture-end', 1],
-        ['capture-start', 2],
-        ['capture-data', 2, 'a\r\n\rb\r\nx\r\n'],
-        ['capture-end', 2],
-      ],
+      expect: [['capture-start', 1], ['capture-end', 1], ...captured(2, 'a\r\n\rb\r\nx\r\n')],
     },
   ]);
 });
@@ -413,11 +409,7 @@ test('RETR of an infected message: the notice replaces it, dot-stuffed', () => {
     { ev: c('RETR 1\r\n'), expect: [['send', 'upstream', 'RETR 1\r\n']] },
     {
       ev: u(`+OK\r\n${STUFFED}`),
-      expect: [
-        ['capture-start', 1],
-        ['capture-data', 1, MESSAGE],
-        ['capture-end', 1],
-      ],
+      expect: captured(1, MESSAGE),
     },
     { ev: scanned(1, infected), expect: [logScanned, ['send', 'client', NOTICE_WIRE], ['capture-discard', 1]] },
   ]);
@@ -429,11 +421,7 @@ test('RETR with the scanner down: -ERR [SYS/TEMP] with the reason, message stays
     { ev: c('RETR 2\r\n'), expect: [['send', 'upstream', 'RETR 2\r\n']] },
     {
       ev: u(`+OK\r\n${STUFFED}`),
-      expect: [
-        ['capture-start', 1],
-        ['capture-data', 1, MESSAGE],
-        ['capture-end', 1],
-      ],
+      expect: captured(1, MESSAGE),
     },
     {
       ev: scanned(1, tempfail),
@@ -499,14 +487,7 @@ test('PIPELINING: answers come in order while scans finish out of order', () => 
     },
     {
       ev: u(`+OK\r\n${STUFFED}+OK 2 messages\r\n1 120\r\n2 130\r\n.\r\n+OK\r\nhello\r\n.\r\n+OK 2 250\r\n`),
-      expect: [
-        ['capture-start', 1],
-        ['capture-data', 1, MESSAGE],
-        ['capture-end', 1],
-        ['capture-start', 2],
-        ['capture-data', 2, 'hello\r\n'],
-        ['capture-end', 2],
-      ],
+      expect: [...captured(1, MESSAGE), ...captured(2, 'hello\r\n')],
     },
     { ev: scanned(2, clean), expect: [logScanned] },
     {
@@ -531,11 +512,7 @@ test('TOP: same verdict as RETR; unscanned TOP n 0 passes; unscanned TOP n m sca
     { ev: c('RETR 1\r\n'), expect: [['send', 'upstream', 'RETR 1\r\n']] },
     {
       ev: u('+OK\r\nSubject: a\r\n\r\nbody\r\n.\r\n'),
-      expect: [
-        ['capture-start', 1],
-        ['capture-data', 1, 'Subject: a\r\n\r\nbody\r\n'],
-        ['capture-end', 1],
-      ],
+      expect: captured(1, 'Subject: a\r\n\r\nbody\r\n'),
     },
     {
       ev: scanned(1, clean),
@@ -555,11 +532,7 @@ test('TOP: same verdict as RETR; unscanned TOP n 0 passes; unscanned TOP n m sca
     { ev: c('RETR 2\r\n'), expect: [['send', 'upstream', 'RETR 2\r\n']] },
     {
       ev: u('+OK\r\nX: y\r\n\r\nvirus\r\n.\r\n'),
-      expect: [
-        ['capture-start', 2],
-        ['capture-data', 2, 'X: y\r\n\r\nvirus\r\n'],
-        ['capture-end', 2],
-      ],
+      expect: captured(2, 'X: y\r\n\r\nvirus\r\n'),
     },
     { ev: scanned(2, infected), expect: [logScanned, ['send', 'client', NOTICE_WIRE], ['capture-discard', 2]] },
     {
@@ -580,11 +553,7 @@ test('TOP: same verdict as RETR; unscanned TOP n 0 passes; unscanned TOP n m sca
     { ev: c('TOP 4 3\r\nNOOP\r\n'), expect: [['send', 'upstream', 'RETR 4\r\nNOOP\r\n']] },
     {
       ev: u('+OK\r\nSubject: d\r\n\r\nl1\r\nl2\r\n.\r\n+OK\r\n'),
-      expect: [
-        ['capture-start', 3],
-        ['capture-data', 3, 'Subject: d\r\n\r\nl1\r\nl2\r\n'],
-        ['capture-end', 3],
-      ],
+      expect: captured(3, 'Subject: d\r\n\r\nl1\r\nl2\r\n'),
     },
     { ev: scanned(3, clean), expect: [logScanned, ['capture-discard', 3], ['send', 'upstream', 'TOP 4 3\r\n']] },
     {
@@ -595,22 +564,14 @@ test('TOP: same verdict as RETR; unscanned TOP n 0 passes; unscanned TOP n m sca
     { ev: c('TOP 5 10\r\n'), expect: [['send', 'upstream', 'RETR 5\r\n']] },
     {
       ev: u('+OK\r\nX: y\r\n\r\nvirus\r\n.\r\n'),
-      expect: [
-        ['capture-start', 4],
-        ['capture-data', 4, 'X: y\r\n\r\nvirus\r\n'],
-        ['capture-end', 4],
-      ],
+      expect: captured(4, 'X: y\r\n\r\nvirus\r\n'),
     },
     { ev: scanned(4, infected), expect: [logScanned, ['send', 'client', NOTICE_WIRE], ['capture-discard', 4]] },
     // TOP of a message whose RETR is still being scanned waits for the verdict.
     { ev: c('RETR 6\r\nTOP 6 1\r\n'), expect: [['send', 'upstream', 'RETR 6\r\n']] },
     {
       ev: u('+OK\r\nX: y\r\n\r\nvirus\r\n.\r\n'),
-      expect: [
-        ['capture-start', 5],
-        ['capture-data', 5, 'X: y\r\n\r\nvirus\r\n'],
-        ['capture-end', 5],
-      ],
+      expect: captured(5, 'X: y\r\n\r\nvirus\r\n'),
     },
     {
       ev: scanned(5, infected),
@@ -639,11 +600,7 @@ test('DELE of a replaced message passes through by default', () => {
     { ev: c('RETR 1\r\n'), expect: [['send', 'upstream', 'RETR 1\r\n']] },
     {
       ev: u('+OK\r\nv\r\n.\r\n'),
-      expect: [
-        ['capture-start', 1],
-        ['capture-data', 1, 'v\r\n'],
-        ['capture-end', 1],
-      ],
+      expect: captured(1, 'v\r\n'),
     },
     { ev: scanned(1, infected), expect: [logScanned, ['send', 'client', NOTICE_WIRE], ['capture-discard', 1]] },
     { ev: c('DELE 1\r\n'), expect: [['send', 'upstream', 'DELE 1\r\n']] },
@@ -659,11 +616,7 @@ test('DELE with pop3.keepInfectedOnServer: infected kept (even pipelined), clean
     { ev: c('RETR 1\r\nDELE 1\r\nRETR 2\r\nDELE 2\r\n'), expect: [['send', 'upstream', 'RETR 1\r\n']] },
     {
       ev: u('+OK\r\nv\r\n.\r\n'),
-      expect: [
-        ['capture-start', 1],
-        ['capture-data', 1, 'v\r\n'],
-        ['capture-end', 1],
-      ],
+      expect: captured(1, 'v\r\n'),
     },
     {
       ev: scanned(1, infected),
@@ -678,11 +631,7 @@ test('DELE with pop3.keepInfectedOnServer: infected kept (even pipelined), clean
     },
     {
       ev: u('+OK\r\nc\r\n.\r\n'),
-      expect: [
-        ['capture-start', 2],
-        ['capture-data', 2, 'c\r\n'],
-        ['capture-end', 2],
-      ],
+      expect: captured(2, 'c\r\n'),
     },
     {
       ev: scanned(2, clean),
@@ -739,11 +688,7 @@ test('a pipelined QUIT waits until the answers before it are out', () => {
     { ev: c('RETR 1\r\nQUIT\r\n'), expect: [['send', 'upstream', 'RETR 1\r\n']] },
     {
       ev: u('+OK\r\nok\r\n.\r\n'),
-      expect: [
-        ['capture-start', 1],
-        ['capture-data', 1, 'ok\r\n'],
-        ['capture-end', 1],
-      ],
+      expect: captured(1, 'ok\r\n'),
     },
     {
       ev: scanned(1, tempfail),
@@ -768,11 +713,7 @@ test('upstream closes while an earlier message is being scanned: that answer sti
     { ev: c('RETR 1\r\n'), expect: [['send', 'upstream', 'RETR 1\r\n']] },
     {
       ev: u('+OK\r\nok\r\n.\r\n'),
-      expect: [
-        ['capture-start', 1],
-        ['capture-data', 1, 'ok\r\n'],
-        ['capture-end', 1],
-      ],
+      expect: captured(1, 'ok\r\n'),
     },
     { ev: { type: 'closed', leg: 'upstream' }, expect: [] },
     {
@@ -813,13 +754,7 @@ test('client closes mid-transfer: no half capture survives, upstream gets no QUI
     { ev: c('RETR 1\r\nRETR 2\r\n'), expect: [['send', 'upstream', 'RETR 1\r\nRETR 2\r\n']] },
     {
       ev: u('+OK\r\ndone\r\n.\r\n+OK\r\nhalf'),
-      expect: [
-        ['capture-start', 1],
-        ['capture-data', 1, 'done\r\n'],
-        ['capture-end', 1],
-        ['capture-start', 2],
-        ['capture-data', 2, 'half'],
-      ],
+      expect: [...captured(1, 'done\r\n'), ['capture-start', 2], ['capture-data', 2, 'half']],
     },
     {
       ev: { type: 'closed', leg: 'client' },
