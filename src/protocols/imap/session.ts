@@ -28,11 +28,10 @@ import { contentItem, fetchStart, FetchItemParser, noticePart, type ContentItem 
 import { Ordered, type Group, type Slot } from './ordered.js';
 import { bye, byePlain, continuation, keepalive, literalMarker, shieldTagged, tagged } from './replies.js';
 import { ImapTokenizer, type LiteralSpec, type Token } from './tokenizer.js';
+import { cachedVerdict, scanFailureText, VerdictCache, type CachedVerdict } from './verdict-cache.js';
 
 type Phase =
   'wait-start' | 'up-greeting' | 'up-capability' | 'up-starttls' | 'up-tls' | 'up-capability-tls' | 'relay' | 'closed';
-
-type CachedVerdict = { kind: 'clean' } | { kind: 'infected'; notice: Buffer };
 
 /** A client command the server has not answered yet. */
 interface InFlight {
@@ -126,8 +125,6 @@ type Capture =
   | { kind: 'append'; msg: AppendMessage; state: AppendState; failed: boolean };
 
 const KEEPALIVE_TIMER = 'imap-scan-keepalive';
-/** Verdicts kept per connection. A notice is a few KiB; a client syncing a big folder reuses the recent ones. */
-const VERDICT_CACHE_ENTRIES = 2000;
 /** RFC 7888: LITERAL- allows non-synchronizing literals up to this size. */
 const LITERAL_MINUS_MAX = 4096;
 
@@ -166,10 +163,7 @@ class ImapSession implements Session {
     | { kind: 'drop' }
     | null = null;
 
-  private selected: { key: string; uidvalidity: number | null } | null = null;
-  private epochSent = 0;
-  private epochDone = 0;
-  private readonly cache = new Map<string, CachedVerdict>();
+  private readonly verdicts = new VerdictCache();
   private readonly ownByKey = new Map<string, OwnFetch>();
   private readonly ownByTag = new Map<string, OwnFetch>();
   private readonly waiters = new Map<string, HeldPart[]>();
@@ -590,7 +584,7 @@ class ImapSession implements Session {
     }
     // The mailbox changes once the server runs this; until its reply, no verdict can be tied to a mailbox.
     if (head.verb === 'SELECT' || head.verb === 'EXAMINE' || head.verb === 'CLOSE' || head.verb === 'UNSELECT') {
-      this.epochSent++;
+      this.verdicts.mailboxChangeSent();
     }
     const group = this.toUpstream.open();
     const c: ClientCommand = {
@@ -905,11 +899,9 @@ class ImapSession implements Session {
     const ok = /^\S+ OK/i.test(text);
     if (info) {
       if (info.verb === 'SELECT' || info.verb === 'EXAMINE') {
-        this.epochDone++;
-        this.selected = ok ? { key: info.mailbox ?? '', uidvalidity: info.uidvalidity ?? null } : null;
+        this.verdicts.selectAnswered(ok, info.mailbox ?? '', info.uidvalidity ?? null);
       } else if (info.verb === 'CLOSE' || info.verb === 'UNSELECT') {
-        this.epochDone++;
-        if (ok) this.selected = null;
+        this.verdicts.closeAnswered(ok);
       }
       if (info.append?.released && !ok) {
         // The server refused the APPEND before taking the literal: nothing more of it may follow.
@@ -936,20 +928,11 @@ class ImapSession implements Session {
 
   // ---------------------------------------------------------------- FETCH responses
 
-  private epochKey(): string | null {
-    if (!this.selected || this.epochSent !== this.epochDone) return null;
-    return `${this.selected.key}\u0000${this.selected.uidvalidity ?? `#${this.epochDone}`}`;
-  }
-
-  private cacheKey(epochKey: string, uid: number): string {
-    return `${epochKey}\u0000${uid}`;
-  }
-
   private startFetch(data: Buffer, lit: LiteralSpec | null, prefixLength: number): void {
     const parser = new FetchItemParser();
     const end = lit ? lit.markerOffset : data.length;
     parser.feed(data.toString('latin1', prefixLength, end));
-    const epochKey = this.epochKey();
+    const epochKey = this.verdicts.epochKey();
     if (lit) {
       const name = parser.literal();
       // Our own whole-message fetch answers with UID and BODY[], plus what a server adds to every FETCH (MODSEQ once
@@ -961,7 +944,7 @@ class ImapSession implements Session {
         epochKey &&
         parser.names.slice(0, -1).every((n) => n === 'UID' || n === 'MODSEQ' || n === 'FLAGS')
       ) {
-        const own = this.ownByKey.get(this.cacheKey(epochKey, parser.uid));
+        const own = this.ownByKey.get(this.verdicts.key(epochKey, parser.uid));
         if (own && own.captureId === null) {
           const id = ++this.captureSeq;
           own.captureId = id;
@@ -1029,7 +1012,7 @@ class ImapSession implements Session {
       return;
     }
     const uid = ctx.parser.uid;
-    const cached = uid !== null && ctx.epochKey ? this.cache.get(this.cacheKey(ctx.epochKey, uid)) : undefined;
+    const cached = uid !== null && ctx.epochKey ? this.verdicts.get(this.verdicts.key(ctx.epochKey, uid)) : undefined;
     if (cached?.kind === 'clean') {
       this.toClient.push(g, send('client', marker));
       r.sink = { to: 'client', group: g };
@@ -1059,15 +1042,16 @@ class ImapSession implements Session {
   private finishFetch(ctx: FetchContext): void {
     ctx.done = true;
     const uid = ctx.parser.uid;
-    if (uid !== null && ctx.epochKey) for (const v of ctx.verdicts) this.remember(this.cacheKey(ctx.epochKey, uid), v);
+    if (uid !== null && ctx.epochKey)
+      for (const v of ctx.verdicts) this.verdicts.remember(this.verdicts.key(ctx.epochKey, uid), v);
     if (ctx.parts.length === 0 || ctx.failed) return;
-    if (uid === null || !ctx.epochKey || ctx.epochKey !== this.epochKey()) {
+    if (uid === null || !ctx.epochKey || ctx.epochKey !== this.verdicts.epochKey()) {
       this.failFetch(ctx, 'the message could not be identified for scanning; try again');
       return;
     }
-    const key = this.cacheKey(ctx.epochKey, uid);
+    const key = this.verdicts.key(ctx.epochKey, uid);
     for (const part of ctx.parts) {
-      const cached = this.cache.get(key);
+      const cached = this.verdicts.get(key);
       if (cached) {
         this.resolvePart(part, cached);
         continue;
@@ -1096,12 +1080,6 @@ class ImapSession implements Session {
       ? 'the message is no longer on the server'
       : 'the server would not return the whole message';
     this.failWaiters(own.key, `${why}; it could not be scanned`);
-  }
-
-  private remember(key: string, v: CachedVerdict): void {
-    this.cache.delete(key);
-    this.cache.set(key, v);
-    if (this.cache.size > VERDICT_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
   }
 
   private resolvePart(part: HeldPart, v: CachedVerdict): void {
@@ -1178,7 +1156,7 @@ class ImapSession implements Session {
           this.failWaiters(cap.own.key, scanFailureText(result));
           return;
         }
-        this.remember(cap.own.key, v);
+        this.verdicts.remember(cap.own.key, v);
         this.resolveWaiters(cap.own.key, v);
         return;
       }
@@ -1191,7 +1169,7 @@ class ImapSession implements Session {
           return;
         }
         const uid = ctx.parser.uid;
-        if (uid !== null && ctx.epochKey) this.remember(this.cacheKey(ctx.epochKey, uid), v);
+        if (uid !== null && ctx.epochKey) this.verdicts.remember(this.verdicts.key(ctx.epochKey, uid), v);
         else if (!ctx.done) ctx.verdicts.push(v);
         if (result.action === 'release') {
           const size = result.bytes?.length ?? cap.size;
@@ -1236,18 +1214,6 @@ class ImapSession implements Session {
 
 function itemKey(item: ContentItem): string {
   return `${item.kind}[${item.section}]`;
-}
-
-function cachedVerdict(r: ScanAction): CachedVerdict | null {
-  if (r.action === 'release') return { kind: 'clean' };
-  if (r.action === 'replace') return { kind: 'infected', notice: r.notice };
-  return null;
-}
-
-function scanFailureText(r: ScanAction): string {
-  if (r.action === 'tempfail') return `the message could not be scanned (${r.reason}); try again later`;
-  if (r.action === 'refuse') return r.reply;
-  return 'the message could not be scanned';
 }
 
 function describeVerdict(r: ScanAction): string {
