@@ -22,6 +22,7 @@ import {
 } from '../../core/session.js';
 import type { ScanAction } from '../../scan/types.js';
 import { startsHandshakeRecord } from '../../tls/record.js';
+import { appendRefusal, nonSyncLiteral, type AppendMessage, type AppendState } from './append.js';
 import { capabilitiesIn, rewriteCapabilityLine } from './capabilities.js';
 import { addUidToFetch, commandHead, mailboxKey, partialCounts, type CommandHead } from './command.js';
 import { contentItem, fetchStart, FetchItemParser, noticePart, type ContentItem } from './fetch.js';
@@ -62,26 +63,6 @@ interface ClientCommand {
   keepLiteralText: boolean;
   onEnd?: () => void;
   append?: AppendState;
-}
-
-interface AppendMessage {
-  id: number;
-  size: number;
-  binary: boolean;
-  marker: Slot;
-  gate: Slot;
-  data: Slot;
-  result: ScanAction | null;
-  failed: ShieldError | null;
-}
-
-interface AppendState {
-  tag: string;
-  group: Group;
-  msgs: AppendMessage[];
-  complete: boolean;
-  settled: boolean;
-  released: boolean;
 }
 
 /** One FETCH response travelling to the client. */
@@ -125,8 +106,6 @@ type Capture =
   | { kind: 'append'; msg: AppendMessage; state: AppendState; failed: boolean };
 
 const KEEPALIVE_TIMER = 'imap-scan-keepalive';
-/** RFC 7888: LITERAL- allows non-synchronizing literals up to this size. */
-const LITERAL_MINUS_MAX = 4096;
 
 export function createImapSession(opts: SessionOptions): Session {
   return new ImapSession(opts);
@@ -679,11 +658,7 @@ class ImapSession implements Session {
 
   // ---------------------------------------------------------------- APPEND
 
-  // APPEND content must be scanned before the server stores it, and an infected message must never reach the server
-  // at all. So the shield answers the client's synchronizing literal itself, captures the whole message, and only
-  // after a clean verdict sends the command to the server, using the server's own continuation (or LITERAL+/-). An
-  // infected or unscannable message gets a NO and the server never hears of it. The command keeps its place in the
-  // upstream order: commands the client pipelined after it wait behind it.
+  // Captured from the client, sent on to the server only after a clean verdict (append.ts says why and how).
 
   private startAppend(head: CommandHead, data: Buffer, lit: LiteralSpec | null): void {
     const group = this.toUpstream.open();
@@ -765,7 +740,7 @@ class ImapSession implements Session {
     for (const m of st.msgs) {
       const r = m.result as Extract<ScanAction, { action: 'release' }>;
       const size = r.bytes?.length ?? m.size;
-      const nonSync = this.upCaps.has('LITERAL+') || (this.upCaps.has('LITERAL-') && size <= LITERAL_MINUS_MAX);
+      const nonSync = nonSyncLiteral(this.upCaps, size);
       this.toUpstream.resolve(m.marker, [send('upstream', literalMarker(size, m.binary, nonSync))]);
       if (nonSync) this.toUpstream.resolve(m.gate, []);
       this.toUpstream.resolve(m.data, [
@@ -1214,45 +1189,6 @@ class ImapSession implements Session {
 
 function itemKey(item: ContentItem): string {
   return `${item.kind}[${item.section}]`;
-}
-
-function describeVerdict(r: ScanAction): string {
-  const v = r.verdict;
-  if (v.kind === 'infected') return `it contains ${v.signature} (${v.engine})`;
-  if (v.kind === 'blocked') return `it was blocked by rule ${v.rule} (${v.engine})`;
-  return 'it was refused';
-}
-
-function appendRefusal(
-  m: AppendMessage,
-): { code: string; text: string; logText: string; level: 'info' | 'warn' } | null {
-  if (m.failed) {
-    const code = m.failed.temporary ? 'UNAVAILABLE' : 'TOOBIG';
-    return { code, text: m.failed.toReplyText(), logText: m.failed.code, level: 'warn' };
-  }
-  const r = m.result!;
-  switch (r.action) {
-    case 'release':
-      return null;
-    case 'refuse':
-      return { code: 'ALERT', text: r.reply, logText: r.reply, level: 'info' };
-    // The driver scans IMAP captures as incoming mail, so an infected APPEND may come back as `replace`: refuse it
-    // all the same, the original is already in quarantine.
-    case 'replace':
-      return {
-        code: 'ALERT',
-        text: `the message was not saved: ${describeVerdict(r)}; the original is in quarantine as ${r.quarantineId}`,
-        logText: describeVerdict(r),
-        level: 'info',
-      };
-    case 'tempfail':
-      return {
-        code: 'UNAVAILABLE',
-        text: `the message could not be scanned (${r.reason}); try again later`,
-        logText: r.reason,
-        level: 'warn',
-      };
-  }
 }
 
 /** A server line for an error message: printable ASCII, bounded. */
