@@ -38,7 +38,7 @@ export interface AppendState {
 const LITERAL_MINUS_MAX = 4096;
 
 /** Whether a literal of `size` bytes may go to the server without waiting for its continuation. */
-export function nonSyncLiteral(serverCaps: ReadonlySet<string>, size: number): boolean {
+export function nonSyncLiteral(serverCaps: { has(name: string): boolean }, size: number): boolean {
   return serverCaps.has('LITERAL+') || (serverCaps.has('LITERAL-') && size <= LITERAL_MINUS_MAX);
 }
 

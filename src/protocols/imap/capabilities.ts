@@ -47,6 +47,25 @@ export function rewriteCapabilityLine(line: string, leg: ClientLegState): string
   });
 }
 
-export function hasCapability(caps: ReadonlySet<string>, name: string): boolean {
-  return caps.has(name.toUpperCase());
+/** The server's capabilities as it spelled them, and upper-cased for lookups. */
+export class ServerCapabilities {
+  private spelled: string[] = [];
+  private upper = new Set<string>();
+
+  set(caps: string[]): void {
+    this.spelled = caps;
+    this.upper = new Set(caps.map((c) => c.toUpperCase()));
+  }
+
+  get list(): readonly string[] {
+    return this.spelled;
+  }
+
+  get size(): number {
+    return this.upper.size;
+  }
+
+  has(name: string): boolean {
+    return this.upper.has(name.toUpperCase());
+  }
 }

@@ -11,6 +11,8 @@
 //   that response out of the client's stream. Verdicts are cached by (mailbox, UIDVALIDITY, UID), so a client reading
 //   a message in chunks causes one scan and one quarantine entry.
 // - APPEND content is captured from the client and reaches the server only after a clean verdict.
+// Beside this file: upstream-setup.ts (greeting and upstream STARTTLS, before relaying), verdict-cache.ts (verdicts
+// by message), append.ts (APPEND state and decisions), fetch.ts (FETCH items), ordered.ts (the ordered outputs).
 import { ShieldError } from '../../core/errors.js';
 import {
   log,
@@ -23,16 +25,17 @@ import {
 import type { ScanAction } from '../../scan/types.js';
 import { startsHandshakeRecord } from '../../tls/record.js';
 import { appendRefusal, nonSyncLiteral, type AppendMessage, type AppendState } from './append.js';
-import { capabilitiesIn, rewriteCapabilityLine } from './capabilities.js';
+import { capabilitiesIn, rewriteCapabilityLine, ServerCapabilities } from './capabilities.js';
 import { addUidToFetch, commandHead, mailboxKey, partialCounts, type CommandHead } from './command.js';
 import { contentItem, fetchStart, FetchItemParser, noticePart, type ContentItem } from './fetch.js';
 import { Ordered, type Group, type Slot } from './ordered.js';
 import { bye, byePlain, continuation, keepalive, literalMarker, shieldTagged, tagged } from './replies.js';
 import { ImapTokenizer, type LiteralSpec, type Token } from './tokenizer.js';
+import { UpstreamSetup, type SetupStep } from './upstream-setup.js';
 import { cachedVerdict, scanFailureText, VerdictCache, type CachedVerdict } from './verdict-cache.js';
 
-type Phase =
-  'wait-start' | 'up-greeting' | 'up-capability' | 'up-starttls' | 'up-tls' | 'up-capability-tls' | 'relay' | 'closed';
+/** `setup`: greeting, CAPABILITY and STARTTLS with the server (upstream-setup.ts); `relay` once the client is greeted. */
+type Phase = 'wait-start' | 'setup' | 'relay' | 'closed';
 
 /** A client command the server has not answered yet. */
 interface InFlight {
@@ -123,11 +126,8 @@ class ImapSession implements Session {
 
   private tagSeq = 0;
   private captureSeq = 0;
-  private shieldTag = '';
-  private greetingText = 'IMAP server ready';
-  /** The server's capabilities as it spelled them, and upper-cased for lookups. */
-  private upCapList: string[] = [];
-  private upCaps = new Set<string>();
+  private readonly upCaps = new ServerCapabilities();
+  private readonly setup: UpstreamSetup;
 
   private cmd: ClientCommand | null = null;
   private clientMode: 'command' | 'idle' | 'auth' = 'command';
@@ -153,6 +153,7 @@ class ImapSession implements Session {
     this.clientSecure = opts.clientSecure;
     this.clientTok = this.newTokenizer('client');
     this.upTok = this.newTokenizer('upstream');
+    this.setup = new UpstreamSetup(opts.account.upstreamTls === 'starttls', this.upCaps, () => this.newTag());
   }
 
   handle(event: SessionEvent): SessionCommand[] {
@@ -164,7 +165,7 @@ class ImapSession implements Session {
     }
     switch (event.type) {
       case 'start':
-        this.phase = 'up-greeting';
+        this.phase = 'setup';
         this.pumpUpstream();
         break;
       case 'upstream-failed':
@@ -174,7 +175,7 @@ class ImapSession implements Session {
         if (event.from === 'client') {
           this.clientTok.push(event.data);
           this.pumpClient();
-        } else if (this.phase === 'up-tls') {
+        } else if (this.phase === 'setup' && this.setup.awaitingTls) {
           this.upstreamInjection(event.data.length);
         } else {
           this.upTok.push(event.data);
@@ -279,18 +280,9 @@ class ImapSession implements Session {
       this.out.push(log('info', 'client STARTTLS complete'));
       return;
     }
-    if (this.phase !== 'up-tls') return;
-    // Everything learned before TLS could have come from an attacker: ask again.
-    this.setUpCaps([]);
+    if (this.phase !== 'setup' || !this.setup.awaitingTls) return;
     this.upTok = this.newTokenizer('upstream');
-    this.shieldTag = this.newTag();
-    this.phase = 'up-capability-tls';
-    this.out.push(send('upstream', `${this.shieldTag} CAPABILITY\r\n`));
-  }
-
-  private setUpCaps(caps: string[]): void {
-    this.upCapList = caps;
-    this.upCaps = new Set(caps.map((c) => c.toUpperCase()));
+    this.runSetupStep(this.setup.tlsReady(), null);
   }
 
   private get offerStartTls(): boolean {
@@ -300,7 +292,7 @@ class ImapSession implements Session {
   private rewriteCaps(line: string): string {
     const caps = capabilitiesIn(line);
     if (!caps) return line;
-    this.setUpCaps(caps);
+    this.upCaps.set(caps);
     return rewriteCapabilityLine(line, { offerStartTls: this.offerStartTls });
   }
 
@@ -308,7 +300,7 @@ class ImapSession implements Session {
 
   private pumpUpstream(): void {
     for (;;) {
-      if (this.phase === 'closed' || this.phase === 'wait-start' || this.phase === 'up-tls') return;
+      if (this.phase === 'closed' || this.phase === 'wait-start' || this.setup.awaitingTls) return;
       const tok = this.upTok.next();
       if (!tok) return;
       if (tok.type === 'error') {
@@ -327,84 +319,32 @@ class ImapSession implements Session {
 
   private setupToken(tok: Token): void {
     if (tok.type !== 'line') return; // literals during setup carry nothing the shield needs
-    const line = tok.data.toString('latin1');
-    const starttlsUpstream = this.opts.account.upstreamTls === 'starttls';
-    switch (this.phase) {
-      case 'up-greeting': {
-        if (/^\* BYE/i.test(line)) {
-          this.out.push(send('client', tok.data));
-          this.closeAll('mail server refused the connection');
-          return;
-        }
-        if (/^\* PREAUTH/i.test(line) && starttlsUpstream) {
-          this.failUpstream(
-            new ShieldError(
-              'MS_ERR_UPSTREAM_PREAUTH_DOWNGRADE',
-              'The IMAP server greeted with PREAUTH on a STARTTLS connection, which would skip TLS',
-              {
-                offered: 'PREAUTH before STARTTLS',
-                required: 'STARTTLS before any session',
-                fix: 'use upstreamTls: implicit (port 993) if the server offers it',
-              },
-            ),
-          );
-          return;
-        }
-        if (!/^\* (OK|PREAUTH)/i.test(line)) {
-          this.failUpstream(
-            new ShieldError('MS_ERR_UPSTREAM_PROTOCOL', 'The mail server did not greet as an IMAP server', {
-              offered: printable(line),
-            }),
-          );
-          return;
-        }
-        if (!starttlsUpstream) {
-          this.startRelay(this.rewriteCaps(line));
-          return;
-        }
-        this.greetingText = line.replace(/^\* OK\s*(\[[^\]]*\]\s*)?/i, '').trim() || this.greetingText;
-        const caps = capabilitiesIn(line);
-        if (caps) this.afterUpstreamCaps(caps);
-        else {
-          this.shieldTag = this.newTag();
-          this.phase = 'up-capability';
-          this.out.push(send('upstream', `${this.shieldTag} CAPABILITY\r\n`));
-        }
+    this.runSetupStep(this.setup.line(tok.data.toString('latin1')), tok.data);
+  }
+
+  /** Carries out one step of the upstream setup; `line` is the server line it answers, if any. */
+  private runSetupStep(step: SetupStep, line: Buffer | null): void {
+    switch (step.kind) {
+      case 'wait':
         return;
-      }
-      case 'up-capability':
-      case 'up-capability-tls': {
-        const caps = capabilitiesIn(line);
-        if (caps && line.startsWith('*')) this.setUpCaps(caps);
-        if (!line.startsWith(`${this.shieldTag} `)) return;
-        if (this.phase === 'up-capability') {
-          this.afterUpstreamCaps(caps ?? this.upCapList);
-          return;
-        }
-        const list = this.upCapList.join(' ');
-        const greeting = `* OK [CAPABILITY ${list}] ${this.greetingText}\r\n`;
-        this.startRelay(this.upCaps.size > 0 ? this.rewriteCaps(greeting) : `* OK ${this.greetingText}\r\n`);
+      case 'send':
+        this.out.push(send('upstream', step.line));
         return;
-      }
-      case 'up-starttls': {
-        if (!line.startsWith(`${this.shieldTag} `)) return;
-        if (!/^\S+ OK/i.test(line)) {
-          this.failUpstream(
-            new ShieldError('MS_ERR_UPSTREAM_STARTTLS_REFUSED', 'The mail server refused STARTTLS', {
-              offered: printable(line.slice(this.shieldTag.length + 1)),
-              required: 'STARTTLS',
-              fix: 'use upstreamTls: implicit (port 993) if the server offers it',
-            }),
-          );
-          return;
-        }
+      case 'bye':
+        if (line) this.out.push(send('client', line));
+        this.closeAll('mail server refused the connection');
+        return;
+      case 'fail':
+        this.failUpstream(step.error);
+        return;
+      case 'start-tls': {
         const extra = this.upTok.drain();
         if (extra.length > 0) this.upstreamInjection(extra.length);
-        this.phase = 'up-tls';
         this.out.push({ type: 'start-tls', leg: 'upstream' });
         return;
       }
-      default:
+      case 'relay':
+        this.startRelay(step.rewrite ? this.rewriteCaps(step.greeting) : step.greeting);
         return;
     }
   }
@@ -419,22 +359,6 @@ class ImapSession implements Session {
       },
     );
     this.out.push(log('warn', e.message, { code: e.code, bytes }));
-  }
-
-  private afterUpstreamCaps(caps: string[]): void {
-    if (!caps.some((c) => c.toUpperCase() === 'STARTTLS')) {
-      this.failUpstream(
-        new ShieldError('MS_ERR_UPSTREAM_STARTTLS_MISSING', 'The mail server did not offer STARTTLS', {
-          offered: `CAPABILITY ${caps.join(' ')}`.slice(0, 300),
-          required: 'STARTTLS',
-          fix: 'use upstreamTls: implicit (port 993) if the server offers it',
-        }),
-      );
-      return;
-    }
-    this.shieldTag = this.newTag();
-    this.phase = 'up-starttls';
-    this.out.push(send('upstream', `${this.shieldTag} STARTTLS\r\n`));
   }
 
   private startRelay(greeting: string): void {
@@ -1189,12 +1113,4 @@ class ImapSession implements Session {
 
 function itemKey(item: ContentItem): string {
   return `${item.kind}[${item.section}]`;
-}
-
-/** A server line for an error message: printable ASCII, bounded. */
-function printable(s: string): string {
-  return s
-    .replace(/[^\x20-\x7e]/g, ' ')
-    .trim()
-    .slice(0, 200);
 }
