@@ -82,7 +82,9 @@ export async function startShield(loaded: LoadedConfig, opts: StartOptions): Pro
     for (const account of config.accounts) {
       const { host, port } = splitHostPort(account.listen);
       const upstreamTarget = targetFor(account);
-      const server = createServer({ pauseOnConnect: true }, (sock) => {
+      // noDelay: a reply is often a large write followed by a small one (POP3 body, then ".\r\n"); with Nagle the
+      // small one waits for the client's delayed ACK, ~40 ms per message (bench W1: 4.5 s → 0.3 s for 100 RETRs).
+      const server = createServer({ pauseOnConnect: true, noDelay: true }, (sock) => {
         const conn = new Connection(sock, {
           account,
           config,

@@ -41,7 +41,8 @@ const where = (t: { host: string; port: number }) => `${t.host}:${t.port}`;
 
 export async function connectUpstreamTcp(t: UpstreamTarget): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: t.host, port: t.port });
+    // noDelay for the same reason as the client listener (server.ts): no ~40 ms Nagle/delayed-ACK stall per reply.
+    const sock = net.connect({ host: t.host, port: t.port, noDelay: true });
     const timer = setTimeout(() => {
       sock.destroy();
       reject(
