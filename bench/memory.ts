@@ -1,0 +1,75 @@
+// Workload 8: peak RSS of the relaying process while one very large message goes through it (POP3 RETR). The shield
+// runs in fresh processes here so earlier workloads' heap does not hide or inflate the growth.
+import { testPki } from '../test/fixtures/pki.js';
+import { PASS, shieldAccount, type Env, type Target } from './env.js';
+import { pop3Download } from './flows.js';
+import { peakDuring, startShieldProc, type ShieldProc } from './procs.js';
+import { median, type Skip } from './stats.js';
+import type { TlsTarget } from './wire.js';
+
+export const MEMORY_TARGETS = ['shield', 'shield-noscan', 'stunnel', 'mitmproxy'] as const;
+export type MemoryTarget = (typeof MEMORY_TARGETS)[number] & Target;
+
+export interface MemoryRow {
+  /** Peak RSS minus RSS just before the transfer, per run. */
+  growth: number[];
+  base: number[];
+  ms: number[];
+  error?: string;
+}
+
+export interface MemoryResult {
+  bytes: number;
+  rows: Map<MemoryTarget, MemoryRow | Skip>;
+}
+
+export async function runMemory(env: Env): Promise<MemoryResult> {
+  const pki = testPki();
+  const acct = [shieldAccount('pop3', 'pop3', env.dovecot.pop3sPort, pki.caCert)];
+  const fresh: Record<'shield' | 'shield-noscan', ShieldProc> = {
+    shield: await startShieldProc(acct, { scanOff: false }),
+    'shield-noscan': await startShieldProc(acct, { scanOff: true }),
+  };
+  const where = (t: MemoryTarget): { pid: number; target: TlsTarget } | Skip => {
+    if (t === 'shield' || t === 'shield-noscan') {
+      const p = fresh[t];
+      return { pid: p.pid, target: { port: p.port('pop3'), servername: 'localhost', ca: p.caPem } };
+    }
+    const bridge = t === 'stunnel' ? env.stunnel : env.mitm;
+    const tt = env.target(t, 'pop3');
+    if (!bridge || 'skip' in tt) return 'skip' in tt ? tt : { skip: 'not available' };
+    return { pid: bridge.pids.pop3!, target: tt };
+  };
+  const rows = new Map<MemoryTarget, MemoryRow | Skip>();
+  for (const t of MEMORY_TARGETS) {
+    const w = where(t);
+    rows.set(t, 'skip' in w ? w : { growth: [], base: [], ms: [] });
+  }
+  try {
+    for (let r = 0; r < env.plan.w8.reps; r++) {
+      for (const t of MEMORY_TARGETS) {
+        const row = rows.get(t)!;
+        const w = where(t);
+        if ('skip' in row || 'skip' in w || row.error) continue;
+        try {
+          const t0 = performance.now();
+          const { base, peak, v } = await peakDuring(w.pid, () =>
+            pop3Download(w.target, { user: 'w8', pass: PASS }, 1),
+          );
+          row.ms.push(performance.now() - t0);
+          if (Math.abs(v - env.plan.w8.size) > 4096) throw new Error(`moved ${v} bytes`);
+          row.growth.push(peak - base);
+          row.base.push(base);
+        } catch (e) {
+          row.error = e instanceof Error ? e.message : String(e);
+        }
+      }
+    }
+    return { bytes: env.plan.w8.size, rows };
+  } finally {
+    await Promise.all([fresh.shield.stop(), fresh['shield-noscan'].stop()]);
+  }
+}
+
+export const maxOf = (xs: number[]): number => (xs.length ? Math.max(...xs) : NaN);
+export { median };

@@ -1,0 +1,64 @@
+// The shield under test, in its own process: its CPU is its own core's worth and its RSS is its own, not the
+// benchmark client's. Started by bench/procs.ts with a JSON file: { config, scanOff }. "Scanning off" is the
+// startShield scanner override that releases everything, so relay cost and scan cost can be told apart.
+import { readFileSync } from 'node:fs';
+import type { LoadedConfig } from '../src/cli/context.js';
+import { validateConfig } from '../src/core/config.js';
+import type { Logger } from '../src/core/logger.js';
+import { startShield } from '../src/io/server.js';
+import type { Scanner } from '../src/scan/types.js';
+
+export interface ChildSpec {
+  config: Record<string, unknown> & { dataDir: string };
+  scanOff: boolean;
+}
+
+export type ChildMessage =
+  | { type: 'ready'; caPem: string; listeners: { account: string; port: number }[] }
+  | { type: 'mem'; rss: number; heapUsed: number; external: number; arrayBuffers: number; connections: number };
+
+const releaseAll: Scanner = { scan: async () => ({ action: 'release', verdict: { kind: 'clean' } }) };
+
+/** Errors only: a benchmark's log is noise, but a crash or refusal must be visible. */
+function stderrLogger(): Logger {
+  const quiet = () => undefined;
+  const err = (o: object | string, msg?: string) =>
+    process.stderr.write(`[shield] ${msg ?? ''} ${typeof o === 'string' ? o : JSON.stringify(o)}\n`);
+  const verbose = process.env.BENCH_LOG === '1';
+  const l: Logger = {
+    debug: quiet,
+    info: quiet,
+    warn: verbose ? err : quiet,
+    error: err,
+    child: () => l,
+  };
+  return l;
+}
+
+async function main(): Promise<void> {
+  const spec = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as ChildSpec;
+  const config = validateConfig(spec.config, 'bench');
+  const loaded: LoadedConfig = { config, file: null, dataDir: spec.config.dataDir, resolvePath: (p) => p };
+  const shield = await startShield(loaded, { log: stderrLogger(), ...(spec.scanOff ? { scanner: releaseAll } : {}) });
+  const send = (m: ChildMessage) => process.send?.(m);
+  process.on('message', (m: { type: string }) => {
+    if (m.type === 'mem') {
+      (globalThis as { gc?: () => void }).gc?.();
+      const u = process.memoryUsage();
+      send({ type: 'mem', ...u, connections: shield.connections() });
+    } else if (m.type === 'stop') {
+      void shield.stop().then(() => process.exit(0));
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+  send({
+    type: 'ready',
+    caPem: shield.ca.certPem,
+    listeners: shield.listeners.map((l) => ({ account: l.account, port: l.port })),
+  });
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`[shield] failed to start: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});
