@@ -6,11 +6,17 @@ import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ShieldError } from '../core/errors.js';
 
+/** Largest single file write: big enough that a fast upstream never outruns the writer, small enough to copy. */
+const WRITE_BATCH = 1024 * 1024;
+
 export class Spool {
   private chunks: Buffer[] = [];
   private memBytes = 0;
   private file: FileHandle | null = null;
   private writing: Promise<void> = Promise.resolve();
+  /** Bytes pushed but not yet handed to the file; the writer drains them in batches of up to WRITE_BATCH. */
+  private pending: Buffer[] = [];
+  private flushing: Promise<void> | null = null;
   private failed: ShieldError | null = null;
   path: string | null = null;
   size = 0;
@@ -36,29 +42,47 @@ export class Spool {
       this.memBytes += data.length;
       return null;
     }
-    const copy = Buffer.from(data); // the socket may reuse its buffer before the async write runs
-    this.writing = this.writing.then(async () => {
-      if (this.failed) return;
+    this.pending.push(Buffer.from(data)); // the socket may reuse its buffer before the async write runs
+    // Mark the switch to disk synchronously so later pushes queue behind the first file write.
+    if (this.path === null) this.path = '';
+    this.flush();
+    return null;
+  }
+
+  /**
+   * One writer per spool, writing whatever has accumulated in batches. A write per pushed chunk (a few KB each)
+   * cannot keep up with a fast upstream: bench W8 saw ~11,800 writes and up to 47 MB of a 50 MB message waiting
+   * in memory. Batches keep the backlog small without pausing the socket.
+   */
+  private flush(): void {
+    if (this.flushing) return;
+    this.flushing = (async () => {
       try {
         if (!this.file) {
           await mkdir(this.dir, { recursive: true, mode: 0o700 });
           this.path = join(this.dir, `${Date.now()}-${randomBytes(6).toString('hex')}.eml`);
           this.file = await open(this.path, 'wx', 0o600);
-          const head = Buffer.concat(this.chunks);
+          this.pending.unshift(...this.chunks);
           this.chunks = [];
           this.memBytes = 0;
-          await this.file.write(head);
         }
-        await this.file.write(copy);
+        while (this.pending.length > 0 && !this.failed) {
+          let n = 0;
+          let bytes = 0;
+          while (n < this.pending.length && bytes < WRITE_BATCH) bytes += this.pending[n++]!.length;
+          const batch = Buffer.concat(this.pending.splice(0, n), bytes);
+          for (let off = 0; off < batch.length;) off += (await this.file.write(batch, off)).bytesWritten;
+        }
       } catch (e) {
         this.failed = new ShieldError('MS_ERR_INTERNAL', `could not spool message to ${this.dir}: ${String(e)}`, {
           cause: e,
         });
+      } finally {
+        this.pending = this.failed ? [] : this.pending;
+        this.flushing = null;
       }
-    });
-    // Mark the switch to disk synchronously so later pushes queue behind the first file write.
-    if (this.path === null) this.path = '';
-    return null;
+    })();
+    this.writing = this.flushing;
   }
 
   /** Waits for pending writes. Afterwards `bytes()` or `path` describes the whole message. */
