@@ -1,9 +1,10 @@
 // Workload 8: peak RSS of the relaying process while one very large message goes through it (POP3 RETR). The shield
-// runs in fresh processes here so earlier workloads' heap does not hide or inflate the growth.
+// and mitmproxy run in fresh processes here so earlier workloads' heap does not hide or inflate the growth (stunnel's
+// buffers are fixed-size, so the shared one is fine).
 import { testPki } from '../test/fixtures/pki.js';
 import { PASS, shieldAccount, type Env, type Target } from './env.js';
 import { pop3Download } from './flows.js';
-import { peakDuring, startShieldProc, type ShieldProc } from './procs.js';
+import { peakDuring, startMitm, startShieldProc, type ShieldProc } from './procs.js';
 import { median, type Skip } from './stats.js';
 import type { TlsTarget } from './wire.js';
 
@@ -30,15 +31,17 @@ export async function runMemory(env: Env): Promise<MemoryResult> {
     shield: await startShieldProc(acct, { scanOff: false }),
     'shield-noscan': await startShieldProc(acct, { scanOff: true }),
   };
+  const mitm = env.mitm ? await startMitm([{ label: 'pop3', port: env.dovecot.pop3sPort }], pki.caCert) : null;
   const where = (t: MemoryTarget): { pid: number; target: TlsTarget } | Skip => {
     if (t === 'shield' || t === 'shield-noscan') {
       const p = fresh[t];
       return { pid: p.pid, target: { port: p.port('pop3'), servername: 'localhost', ca: p.caPem } };
     }
-    const bridge = t === 'stunnel' ? env.stunnel : env.mitm;
+    const bridge = t === 'stunnel' ? env.stunnel : mitm;
     const tt = env.target(t, 'pop3');
     if (!bridge || 'skip' in tt) return 'skip' in tt ? tt : { skip: 'not available' };
-    return { pid: bridge.pids.pop3!, target: tt };
+    const ca = bridge === mitm ? mitm.caPem : (tt as TlsTarget).ca;
+    return { pid: bridge.pids.pop3!, target: { ...tt, port: bridge.ports.pop3!, ca } };
   };
   const rows = new Map<MemoryTarget, MemoryRow | Skip>();
   for (const t of MEMORY_TARGETS) {
@@ -67,7 +70,7 @@ export async function runMemory(env: Env): Promise<MemoryResult> {
     }
     return { bytes: env.plan.w8.size, rows };
   } finally {
-    await Promise.all([fresh.shield.stop(), fresh['shield-noscan'].stop()]);
+    await Promise.all([fresh.shield.stop(), fresh['shield-noscan'].stop(), mitm?.stop()]);
   }
 }
 

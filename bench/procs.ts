@@ -88,7 +88,9 @@ export async function startShieldProc(
   };
   const specFile = join(dataDir, 'bench-spec.json');
   writeFileSync(specFile, JSON.stringify(spec));
-  const child = spawn(process.execPath, ['--expose-gc', join(here, 'shield-child.js'), specFile], {
+  // BENCH_CPU_PROF=DIR: each shield process writes a V8 CPU profile there when it stops (profile before optimising).
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...prof, '--expose-gc', join(here, 'shield-child.js'), specFile], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const ready = await new Promise<Extract<ChildMessage, { type: 'ready' }>>((resolve, reject) => {

@@ -1,11 +1,11 @@
-// `npm run bench [-- --quick] [-- --only=W1,W5]`: measures what mailshield costs against direct, stunnel and
-// mitmproxy in one run and writes bench/RESULTS.md (quick: bench/results/quick.md, so a CI smoke run does not
-// overwrite the committed full results). Exits non-zero only when mailshield or a whole workload crashed, never
+// `npm run bench [-- --quick] [--only=W1,W5] [--out=FILE]`: measures what mailshield costs against direct, stunnel and
+// mitmproxy in one run and writes bench/RESULTS.md (quick: bench/results/quick.md, --only: bench/results/partial.md,
+// so a CI smoke run or a partial run never overwrites the committed full results). Exits non-zero only when mailshield or a whole workload crashed, never
 // because of a number.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEnv, type Env } from './env.js';
 import { runIdle } from './idle.js';
@@ -143,7 +143,11 @@ async function main(): Promise<void> {
       }
 
   report.elapsedMs = performance.now() - t0;
-  const out = quick ? join(root, 'bench', 'results', 'quick.md') : join(root, 'bench', 'RESULTS.md');
+  // Only a complete full run replaces the committed results.
+  const outArg = args.find((a) => a.startsWith('--out='))?.slice(6);
+  const out = outArg
+    ? resolve(outArg)
+    : join(root, 'bench', ...(quick ? ['results', 'quick.md'] : only ? ['results', 'partial.md'] : ['RESULTS.md']));
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, renderReport(report));
   log(`wrote ${out} (${(report.elapsedMs / 1000).toFixed(0)} s)`);
