@@ -32,3 +32,27 @@ test('DotStuffer works byte by byte', () => {
   const parts = [...input].map((b) => s.push(Buffer.from([b])));
   assert.equal(Buffer.concat([...parts, s.end()]).toString(), '..x\r\n..\r\n...\r\nend\r\n.\r\n');
 });
+
+test('DotStuffer matches a byte-at-a-time reference on random input split at random points', () => {
+  let seed = 7;
+  const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  const alphabet = [0x2e, 0x0d, 0x0a, 0x61];
+  for (let round = 0; round < 300; round++) {
+    const input = Buffer.from(Array.from({ length: Math.floor(rnd() * 60) }, () => alphabet[Math.floor(rnd() * 4)]!));
+    const want: number[] = [];
+    let atStart = true;
+    for (const b of input) {
+      if (atStart && b === 0x2e) want.push(0x2e);
+      want.push(b);
+      atStart = b === 0x0a;
+    }
+    const s = new DotStuffer();
+    const out: Buffer[] = [];
+    for (let off = 0; off < input.length;) {
+      const n = 1 + Math.floor(rnd() * 8);
+      out.push(s.push(input.subarray(off, off + n)));
+      off += n;
+    }
+    assert.deepEqual([...Buffer.concat(out)], want, JSON.stringify(input.toString('latin1')));
+  }
+});
