@@ -44,6 +44,9 @@ interface Capture {
   discardRequested: boolean;
 }
 
+/** Unwritten spool bytes per capture before the sending leg is paused; a few batches of the spool writer. */
+const SPOOL_BACKLOG_LIMIT = 4 * 1024 * 1024;
+
 export function newConnectionId(): string {
   return randomBytes(5).toString('hex');
 }
@@ -175,11 +178,28 @@ export class Connection {
       this.bytesIn[leg] += data.length;
       this.touch();
       this.feed({ type: 'data', from: leg, data });
+      this.holdBackIfSpoolBehind(leg, sock);
     });
     sock.once('close', () => this.onClosed(leg, sock));
     sock.on('error', (e: Error) => this.log.debug({ leg, err: e.message }, 'socket error'));
     this.queues[leg].attach(sock);
     sock.resume();
+  }
+
+  /**
+   * A fast peer can deliver a message faster than the disk takes it. Rather than let the backlog grow in memory (bench
+   * W8 saw 15 MB), stop reading from that leg until the spool has caught up.
+   */
+  private holdBackIfSpoolBehind(leg: Leg, sock: Duplex): void {
+    for (const cap of this.captures.values()) {
+      if (cap.spool.backlog < SPOOL_BACKLOG_LIMIT) continue;
+      sock.pause();
+      void cap.spool.whenBelow(SPOOL_BACKLOG_LIMIT / 2).then(() => {
+        // Resume only if nothing else (a STARTTLS upgrade, a close) took the socket over meanwhile.
+        if (this.sockets[leg] === sock && !this.closed && sock.listenerCount('data') > 0) sock.resume();
+      });
+      return;
+    }
   }
 
   private stopReading(leg: Leg): void {

@@ -64,3 +64,14 @@ test('a spool folder that cannot be created fails the capture instead of losing 
   s.push(Buffer.from('data'));
   await assert.rejects(() => s.finish(), /could not spool message/);
 });
+
+test('backlog counts unwritten bytes and whenBelow resolves as the writer catches up', async () => {
+  const s = new Spool(dir(), 0, 256 << 20);
+  for (let i = 0; i < 64; i++) s.push(Buffer.alloc(256 * 1024, i));
+  assert.ok(s.backlog > 0, 'bytes wait for the writer');
+  await s.whenBelow(1);
+  assert.equal(s.backlog, 0);
+  const done = await s.finish();
+  assert.equal(done.size, 64 * 256 * 1024);
+  await s.discard();
+});

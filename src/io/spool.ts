@@ -16,6 +16,8 @@ export class Spool {
   private writing: Promise<void> = Promise.resolve();
   /** Bytes pushed but not yet handed to the file; the writer drains them in batches of up to WRITE_BATCH. */
   private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private belowWaiters: { limit: number; resolve: () => void }[] = [];
   private flushing: Promise<void> | null = null;
   private failed: ShieldError | null = null;
   path: string | null = null;
@@ -43,6 +45,7 @@ export class Spool {
       return null;
     }
     this.pending.push(Buffer.from(data)); // the socket may reuse its buffer before the async write runs
+    this.pendingBytes += data.length;
     // Mark the switch to disk synchronously so later pushes queue behind the first file write.
     if (this.path === null) this.path = '';
     this.flush();
@@ -72,17 +75,42 @@ export class Spool {
           while (n < this.pending.length && bytes < WRITE_BATCH) bytes += this.pending[n++]!.length;
           const batch = Buffer.concat(this.pending.splice(0, n), bytes);
           for (let off = 0; off < batch.length;) off += (await this.file.write(batch, off)).bytesWritten;
+          this.pendingBytes -= bytes;
+          this.wakeWaiters();
         }
       } catch (e) {
         this.failed = new ShieldError('MS_ERR_INTERNAL', `could not spool message to ${this.dir}: ${String(e)}`, {
           cause: e,
         });
       } finally {
-        this.pending = this.failed ? [] : this.pending;
+        if (this.failed) {
+          this.pending = [];
+          this.pendingBytes = 0;
+        }
         this.flushing = null;
+        this.wakeWaiters();
       }
     })();
     this.writing = this.flushing;
+  }
+
+  /** Bytes received but not yet written to the spool file. */
+  get backlog(): number {
+    return this.pendingBytes;
+  }
+
+  /** Resolves once the backlog is below `limit` (or the spool failed): the reader may resume its socket. */
+  whenBelow(limit: number): Promise<void> {
+    if (this.pendingBytes < limit || this.failed) return Promise.resolve();
+    return new Promise((resolve) => this.belowWaiters.push({ limit, resolve }));
+  }
+
+  private wakeWaiters(): void {
+    const still: { limit: number; resolve: () => void }[] = [];
+    for (const w of this.belowWaiters)
+      if (this.pendingBytes < w.limit || this.failed || !this.flushing) w.resolve();
+      else still.push(w);
+    this.belowWaiters = still;
   }
 
   /** Waits for pending writes. Afterwards `bytes()` or `path` describes the whole message. */
@@ -109,6 +137,7 @@ export class Spool {
   }
 
   async discard(): Promise<void> {
+    for (const w of this.belowWaiters.splice(0)) w.resolve();
     await this.writing.catch(() => undefined);
     this.chunks = [];
     if (this.file) await this.file.close().catch(() => undefined);
