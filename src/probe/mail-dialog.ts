@@ -2,6 +2,8 @@
 // protocol, when a reply is complete, how capabilities read, and which STARTTLS hygiene problems a transcript shows.
 // src/io/probe-starttls.ts moves the bytes; everything that decides anything is here, so it is unit-tested.
 
+import { LINE_TOO_LONG, LineSplitter, lineEnd } from '../core/line-framer.js';
+
 export type MailProtocol = 'pop3' | 'imap' | 'smtp';
 
 /** How a reply ends: one line, a POP3 multi-line block, an IMAP tagged completion, or an SMTP last line. */
@@ -23,31 +25,26 @@ export class ReplyTooLong extends Error {}
  * reply trickling in one byte at a time costs O(bytes), not O(bytes²).
  */
 export class ReplyReader {
-  private buf: Buffer = Buffer.alloc(0);
-  private scanned = 0;
+  // The bound is on the whole reply (checked in push), so a single line can never reach the splitter's limit.
+  private readonly splitter = new LineSplitter(MAX_REPLY_BYTES + 1);
   private lines: string[] = [];
   private lineBytes = 0;
 
   push(chunk: Buffer): void {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-    if (this.buf.length + this.lineBytes > MAX_REPLY_BYTES)
+    this.splitter.push(chunk);
+    if (this.splitter.buffered + this.lineBytes > MAX_REPLY_BYTES)
       throw new ReplyTooLong(`server reply longer than ${MAX_REPLY_BYTES} bytes`);
   }
 
   /** The next complete reply of the given shape, or null until more bytes arrive. */
   next(shape: ReplyShape): Reply | null {
     for (;;) {
-      const nl = this.buf.indexOf(0x0a, this.scanned);
-      if (nl < 0) {
-        this.scanned = this.buf.length;
-        return null;
-      }
-      const end = nl > 0 && this.buf[nl - 1] === 0x0d ? nl - 1 : nl;
-      const line = this.buf.subarray(0, end).toString('latin1');
-      this.buf = this.buf.subarray(nl + 1);
-      this.scanned = 0;
+      const bytes = this.splitter.next();
+      if (bytes === null) return null;
+      if (bytes === LINE_TOO_LONG) throw new ReplyTooLong(`server reply longer than ${MAX_REPLY_BYTES} bytes`);
+      const line = bytes.toString('latin1', 0, lineEnd(bytes));
       this.lines.push(line);
-      this.lineBytes += nl + 1;
+      this.lineBytes += bytes.length;
       if (isLastLine(shape, this.lines, line)) {
         const reply = { lines: this.lines };
         this.lines = [];
@@ -59,11 +56,12 @@ export class ReplyReader {
 
   /** Bytes received after the last complete reply: after a STARTTLS go-ahead these must be empty. */
   takeRest(): Buffer {
-    const rest = Buffer.concat([Buffer.from(this.lines.map((l) => `${l}\r\n`).join(''), 'latin1'), this.buf]);
-    this.buf = Buffer.alloc(0);
+    const rest = Buffer.concat([
+      Buffer.from(this.lines.map((l) => `${l}\r\n`).join(''), 'latin1'),
+      this.splitter.takeRest(),
+    ]);
     this.lines = [];
     this.lineBytes = 0;
-    this.scanned = 0;
     return rest;
   }
 }

@@ -2,6 +2,8 @@
 // bodies mailshield writes itself. Every parser here is O(bytes read): input is scanned once, never re-scanned as a
 // buffer grows, because a peer that drips a long line one byte at a time must not cost quadratic time.
 
+import { LINE_TOO_LONG, LineSplitter, lineEnd } from '../../core/line-framer.js';
+
 const LF = 0x0a;
 const CR = 0x0d;
 const DOT = 0x2e;
@@ -13,31 +15,26 @@ export interface Line {
   text: string;
 }
 
-export const LINE_TOO_LONG = Symbol('line-too-long');
+export { LINE_TOO_LONG };
 
 /**
  * Splits a byte stream into lines (LF-terminated, CR optional). Pull-based: `next()` hands out one line at a time so
  * the session can stop at a line (STLS, a command waiting for a verdict) and take the raw bytes behind it.
  */
 export class LineFramer {
-  /** Bytes of the current unterminated line, already searched for LF. */
-  private partial: Buffer[] = [];
-  private partialLen = 0;
-  /** Received chunks not searched yet. */
-  private ready: Buffer[] = [];
-  private readyLen = 0;
+  private readonly lines: LineSplitter;
 
-  constructor(private readonly maxLineBytes: number) {}
+  constructor(maxLineBytes: number) {
+    this.lines = new LineSplitter(maxLineBytes);
+  }
 
   push(data: Buffer): void {
-    if (data.length === 0) return;
-    this.ready.push(data);
-    this.readyLen += data.length;
+    this.lines.push(data);
   }
 
   /** Bytes held: unreturned lines and the unterminated rest. */
   get buffered(): number {
-    return this.partialLen + this.readyLen;
+    return this.lines.buffered;
   }
 
   /**
@@ -45,41 +42,14 @@ export class LineFramer {
    * limit. A too-long line is reported before its end arrives, so memory stays bounded by the limit.
    */
   next(): Line | null | typeof LINE_TOO_LONG {
-    while (this.ready.length > 0) {
-      const chunk = this.ready[0]!;
-      const i = chunk.indexOf(LF);
-      if (i < 0) {
-        this.ready.shift();
-        this.readyLen -= chunk.length;
-        this.partial.push(chunk);
-        this.partialLen += chunk.length;
-        if (this.partialLen > this.maxLineBytes) return LINE_TOO_LONG;
-        continue;
-      }
-      const head = chunk.subarray(0, i + 1);
-      const rest = chunk.subarray(i + 1);
-      if (rest.length > 0) this.ready[0] = rest;
-      else this.ready.shift();
-      this.readyLen -= head.length;
-      const bytes = this.partial.length === 0 ? head : Buffer.concat([...this.partial, head]);
-      this.partial = [];
-      this.partialLen = 0;
-      if (bytes.length > this.maxLineBytes) return LINE_TOO_LONG;
-      const end = bytes.length >= 2 && bytes[bytes.length - 2] === CR ? bytes.length - 2 : bytes.length - 1;
-      return { bytes, text: bytes.toString('latin1', 0, end) };
-    }
-    if (this.partialLen > this.maxLineBytes) return LINE_TOO_LONG;
-    return null;
+    const bytes = this.lines.next();
+    if (bytes === null || bytes === LINE_TOO_LONG) return bytes;
+    return { bytes, text: bytes.toString('latin1', 0, lineEnd(bytes)) };
   }
 
   /** Removes and returns every byte not yet handed out as a line. */
   drain(): Buffer {
-    const all = Buffer.concat([...this.partial, ...this.ready]);
-    this.partial = [];
-    this.ready = [];
-    this.partialLen = 0;
-    this.readyLen = 0;
-    return all;
+    return this.lines.takeRest();
   }
 }
 

@@ -3,157 +3,15 @@
 //   while it arrives and counts its size (nodemailer smtp-server's split). The session pulls one unit at a time so it
 //   can switch mode exactly at the line boundary after DATA, even when the client pipelined past it.
 // - ReplyFramer: what the server sends: multi-line replies ("250-...", "250 ...").
-// Both keep their work O(bytes read): a byte is scanned once, never re-scanned as a buffer grows (a slow-loris
-// sending one byte per packet must not cost quadratic time).
+// Lines come from src/core/line-framer.ts; ClientFramer shares its ChunkQueue with the DATA decoder. Both keep their
+// work O(bytes read): a byte is scanned once, never re-scanned as a buffer grows (a slow-loris sending one byte per
+// packet must not cost quadratic time).
+
+import { ChunkQueue, LINE_TOO_LONG, LineScanner, LineSplitter, lineEnd } from '../../core/line-framer.js';
 
 const LF = 0x0a;
 const CR = 0x0d;
 const DOT = 0x2e;
-
-/** Unconsumed input as a list of chunks; the first may be partly consumed (`off`). */
-class ChunkQueue {
-  private chunks: Buffer[] = [];
-  /** Index of the first live chunk: shifting an array per chunk would be quadratic for tiny packets. */
-  private first = 0;
-  private off = 0;
-  length = 0;
-
-  push(b: Buffer): void {
-    if (b.length === 0) return;
-    this.chunks.push(b);
-    this.length += b.length;
-  }
-
-  /** The first chunk's unconsumed part, or null. */
-  head(): Buffer | null {
-    const c = this.chunks[this.first];
-    return c ? c.subarray(this.off) : null;
-  }
-
-  /** The i-th live chunk (whole; chunk 0 starts at firstOffset()). */
-  chunkAt(i: number): Buffer | undefined {
-    return this.chunks[this.first + i];
-  }
-
-  firstOffset(): number {
-    return this.off;
-  }
-
-  private dropFirst(): void {
-    this.first++;
-    this.off = 0;
-    if (this.first === this.chunks.length) {
-      this.chunks = [];
-      this.first = 0;
-    } else if (this.first > 1024 && this.first * 2 > this.chunks.length) {
-      this.chunks = this.chunks.slice(this.first);
-      this.first = 0;
-    }
-  }
-
-  /** Removes the first n bytes and returns them (copying only when they span chunks). */
-  take(n: number): Buffer {
-    const parts: Buffer[] = [];
-    let left = n;
-    while (left > 0) {
-      const c = this.chunks[this.first]!;
-      const avail = c.length - this.off;
-      if (avail <= left) {
-        parts.push(c.subarray(this.off));
-        this.dropFirst();
-        left -= avail;
-      } else {
-        parts.push(c.subarray(this.off, this.off + left));
-        this.off += left;
-        left = 0;
-      }
-    }
-    this.length -= n;
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
-  }
-
-  takeAll(): Buffer {
-    return this.take(this.length);
-  }
-}
-
-/**
- * Finds line ends across a ChunkQueue, remembering how far it has looked so each byte is examined once. `limit`
- * bounds a line (terminator included); a longer line is reported and its rest skipped up to the next LF.
- */
-class LineScanner {
-  /** Bytes from the queue head known to contain no LF. */
-  private scanned = 0;
-  private ci = 0;
-  private cpos = -1;
-  /** Skipping the rest of an over-long line. */
-  discarding = false;
-
-  constructor(
-    private readonly q: ChunkQueue,
-    private readonly limit: number,
-  ) {}
-
-  reset(): void {
-    this.scanned = 0;
-    this.ci = 0;
-    this.cpos = -1;
-  }
-
-  /**
-   * Returns the next complete line (terminator included), 'too-long' once per over-long line, or null when more
-   * bytes are needed.
-   */
-  next(): Buffer | 'too-long' | null {
-    for (;;) {
-      if (this.cpos < 0) this.cpos = this.ci === 0 ? this.q.firstOffset() : 0;
-      const c = this.q.chunkAt(this.ci);
-      if (!c) {
-        if (!this.discarding && this.scanned >= this.limit) return this.overflow();
-        if (this.discarding && this.scanned > 0) {
-          this.q.take(this.scanned);
-          this.reset();
-        }
-        return null;
-      }
-      const j = c.indexOf(LF, this.cpos);
-      if (j < 0) {
-        this.scanned += c.length - this.cpos;
-        this.ci++;
-        this.cpos = -1;
-        if (!this.discarding && this.scanned >= this.limit) return this.overflow();
-        continue;
-      }
-      const total = this.scanned + (j - this.cpos) + 1;
-      this.reset();
-      if (this.discarding) {
-        this.q.take(total);
-        this.discarding = false;
-        continue;
-      }
-      if (total > this.limit) {
-        this.q.take(total);
-        return 'too-long';
-      }
-      return this.q.take(total);
-    }
-  }
-
-  private overflow(): 'too-long' {
-    this.q.take(this.scanned);
-    this.reset();
-    this.discarding = true;
-    return 'too-long';
-  }
-}
-
-/** Strips CRLF or a lone LF. */
-function chomp(line: Buffer): Buffer {
-  let n = line.length;
-  if (n > 0 && line[n - 1] === LF) n--;
-  if (n > 0 && line[n - 1] === CR) n--;
-  return line.subarray(0, n);
-}
 
 export type ClientUnit =
   /** A command line without its terminator. */
@@ -206,8 +64,7 @@ export class ClientFramer {
 
   /** Everything received and not yet framed (the bytes after STARTTLS). */
   takeRest(): Buffer {
-    this.lines.reset();
-    this.lines.discarding = false;
+    this.lines.restart();
     return this.q.takeAll();
   }
 
@@ -242,8 +99,8 @@ export class ClientFramer {
     if (this.mode === 'data') return this.nextData();
     const l = this.lines.next();
     if (l === null) return null;
-    if (l === 'too-long') return { type: 'line-too-long' };
-    return { type: 'line', line: chomp(l) };
+    if (l === LINE_TOO_LONG) return { type: 'line-too-long' };
+    return { type: 'line', line: l.subarray(0, lineEnd(l)) };
   }
 
   private flag(kind: 'LF' | 'CR'): void {
@@ -358,30 +215,26 @@ export type ReplyUnit = { type: 'reply'; reply: Reply } | { type: 'error'; reaso
 
 /** Frames server replies. A line that is not "NNN", "NNN-text" or "NNN text", or is too long, is an error. */
 export class ReplyFramer {
-  private readonly q = new ChunkQueue();
-  private readonly lines: LineScanner;
+  private readonly lines: LineSplitter;
   private pending: Buffer[] = [];
   private texts: string[] = [];
   private code = 0;
 
   constructor(maxLineBytes: number) {
-    this.lines = new LineScanner(this.q, maxLineBytes);
+    this.lines = new LineSplitter(maxLineBytes);
   }
 
   push(chunk: Buffer): void {
-    this.q.push(chunk);
+    this.lines.push(chunk);
   }
 
   get buffered(): number {
-    return this.q.length;
+    return this.lines.buffered;
   }
 
   /** Drops everything buffered (bytes after a STARTTLS go-ahead); returns how many bytes were dropped. */
   discard(): number {
-    const n = this.q.length;
-    this.q.takeAll();
-    this.lines.reset();
-    this.lines.discarding = false;
+    const n = this.lines.takeRest().length;
     this.pending = [];
     this.texts = [];
     return n;
@@ -391,8 +244,8 @@ export class ReplyFramer {
     for (;;) {
       const l = this.lines.next();
       if (l === null) return null;
-      if (l === 'too-long') return { type: 'error', reason: 'reply line too long' };
-      const s = chomp(l).toString('latin1');
+      if (l === LINE_TOO_LONG) return { type: 'error', reason: 'reply line too long' };
+      const s = l.toString('latin1', 0, lineEnd(l));
       const m = /^(\d{3})([ -]|$)(.*)$/s.exec(s);
       if (!m) return { type: 'error', reason: `malformed reply line ${JSON.stringify(s.slice(0, 80))}` };
       const code = Number(m[1]);
