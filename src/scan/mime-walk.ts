@@ -1,8 +1,9 @@
 // MIME walk: every decoded part of a message, nested messages included, handed one at a time to a visitor.
 // mailparser (streaming MailParser) does the splitting and transfer decoding. It already descends into unencoded
-// message/rfc822 parts; an encoded (base64/QP) message/rfc822 arrives as an attachment, and we parse it again here.
+// message/rfc822 parts; an encoded (base64/QP) message/rfc822 arrives as an attachment, and we parse its decoded
+// stream again here. Part content is handed over as a stream, so a 40 MB attachment is never held whole by the walk.
 import { MailParser, type AttachmentStream, type MessageText, type StructuredHeader } from 'mailparser';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { openSource, type MessageSource } from './source.js';
 
 export interface MimePart {
@@ -12,8 +13,12 @@ export interface MimePart {
   /** Every name the part carries: Content-Disposition filename and Content-Type name (they can differ). */
   filenames: string[];
   contentType: string;
-  /** Decoded content (transfer encoding removed; text bodies as UTF-8). */
-  content: Buffer;
+  /**
+   * Decoded content (transfer encoding removed; text bodies as UTF-8), readable once during the visit. The parser
+   * waits while it is not read; whatever the visitor leaves unread is discarded after it returns. For message/rfc822
+   * parts the walk reads it itself (re-parsing), so visitors must leave it alone.
+   */
+  content: Readable;
   /** Enclosing message depth, 0 for the top-level message. */
   depth: number;
 }
@@ -41,25 +46,16 @@ function namesOf(att: AttachmentStream): string[] {
   return [...names];
 }
 
-function collect(stream: Readable): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.once('error', reject);
-    stream.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-  });
-}
-
 /**
  * Walks `src`, calling `visit` for every attachment-like part and once for the text body. Resolves when the whole
- * message has been read or a visitor said stop. Parts are held in memory one at a time.
+ * message has been read or a visitor said stop. Parts are visited one at a time, as streams.
  */
 export async function walkMime(src: MessageSource, visit: PartVisitor, opts: WalkOptions): Promise<VisitResult> {
-  return walkInner(src, visit, opts, '', 0);
+  return walkInner(openSource(src), visit, opts, '', 0);
 }
 
 async function walkInner(
-  src: MessageSource,
+  input: Readable,
   visit: PartVisitor,
   opts: WalkOptions,
   prefix: string,
@@ -73,7 +69,6 @@ async function walkInner(
     skipTextLinks: true,
     skipImageLinks: true,
   });
-  const input = openSource(src);
   let stopped = false;
   // Attachments are visited strictly in order; the parser waits for release() before it continues.
   let chain: Promise<void> = Promise.resolve();
@@ -88,7 +83,7 @@ async function walkInner(
         r =
           depth + 1 > opts.maxMessageDepth
             ? await opts.onTooDeep(part)
-            : await walkInner({ bytes: part.content }, visit, opts, `${part.id}.`, depth + 1);
+            : await walkInner(part.content, visit, opts, `${part.id}.`, depth + 1);
       }
     } else {
       r = await visit(part);
@@ -122,21 +117,21 @@ async function walkInner(
           att.release?.();
           return;
         }
-        const content = collect(att.content);
         chain = chain
           .then(async () => {
-            const buf = await content;
             const ct = att.contentType.toLowerCase();
             await handle(
               {
                 id: prefix + (att.partId ?? '1'),
                 filenames: namesOf(att),
                 contentType: ct,
-                content: buf,
+                content: att.content,
                 depth,
               },
               ct === 'message/rfc822',
             );
+            // Unread content would pile up in the stream once release() lets the parser drain it: discard it.
+            att.content.resume();
           })
           .then(stopEarly)
           .catch(fail)
@@ -154,7 +149,7 @@ async function walkInner(
               id: `${prefix}text`,
               filenames: [],
               contentType: 'text/plain',
-              content: Buffer.from(text, 'utf8'),
+              content: Readable.from([Buffer.from(text, 'utf8')]),
               depth,
             },
             false,

@@ -48,13 +48,16 @@ function decodeName(entry: Entry): string {
   return (entry.generalPurposeBitFlag & 0x800) !== 0 ? raw.toString('utf8') : raw.toString('latin1');
 }
 
-function open(buf: Buffer): Promise<ZipFile> {
+/** A zip in memory, or one too large for that, spooled to a file (yauzl reads either with random access). */
+export type ZipSource = Buffer | { path: string; size: number };
+
+const OPEN_OPTIONS = { lazyEntries: true, decodeStrings: false, validateEntrySizes: true, autoClose: false };
+
+function open(src: ZipSource): Promise<ZipFile> {
   return new Promise((resolve, reject) => {
-    yauzl.fromBuffer(
-      buf,
-      { lazyEntries: true, decodeStrings: false, validateEntrySizes: true, autoClose: false },
-      (err, zf) => (err ? reject(err) : resolve(zf)),
-    );
+    const done = (err: Error | null, zf: ZipFile) => (err ? reject(err) : resolve(zf));
+    if (Buffer.isBuffer(src)) yauzl.fromBuffer(src, OPEN_OPTIONS, done);
+    else yauzl.open(src.path, OPEN_OPTIONS, done);
   });
 }
 
@@ -117,7 +120,7 @@ function readBounded(stream: Readable, remaining: number): Promise<Buffer> {
  * undefined. Throws ArchiveBomb on a limit; other read errors (a damaged zip) end the walk with no finding.
  */
 export async function walkZip<T>(
-  buf: Buffer,
+  src: ZipSource,
   depth: number,
   limits: ArchiveLimits,
   budget: ArchiveBudget,
@@ -126,10 +129,11 @@ export async function walkZip<T>(
   if (depth > limits.maxDepth) throw new ArchiveBomb(`archives nested more than ${limits.maxDepth} deep`);
   let zf: ZipFile;
   try {
-    zf = await open(buf);
+    zf = await open(src);
   } catch {
     return undefined;
   }
+  const zipBytes = Buffer.isBuffer(src) ? src.length : src.size;
   try {
     if (budget.entries + zf.entryCount > limits.maxEntries)
       throw new ArchiveBomb(
@@ -164,9 +168,9 @@ export async function walkZip<T>(
           `${name} inflates ${entry.compressedSize} bytes to ${declared} (ratio ${Math.round(declared / Math.max(1, entry.compressedSize))}, limit ${limits.maxRatio})`,
         );
       archiveExpanded += declared;
-      if (archiveExpanded > RATIO_FLOOR_BYTES && archiveExpanded / Math.max(1, buf.length) > limits.maxRatio)
+      if (archiveExpanded > RATIO_FLOOR_BYTES && archiveExpanded / Math.max(1, zipBytes) > limits.maxRatio)
         throw new ArchiveBomb(
-          `archive inflates ${buf.length} bytes to more than ${archiveExpanded} (limit ratio ${limits.maxRatio})`,
+          `archive inflates ${zipBytes} bytes to more than ${archiveExpanded} (limit ratio ${limits.maxRatio})`,
         );
       let stream: Readable;
       try {

@@ -6,7 +6,8 @@ const MASK = 0x5a;
 
 let needle: Buffer | undefined;
 
-function eicarNeedle(): Buffer {
+/** The 68-byte EICAR string. */
+export function eicarNeedle(): Buffer {
   needle ??= Buffer.from(Buffer.from(MASKED, 'hex').map((b) => b ^ MASK));
   return needle;
 }

@@ -1,12 +1,13 @@
 // The built-in engine: needs no external service, so it is what a new install scans with. It looks at every decoded
 // MIME part and every zip entry for the EICAR test file, blocklisted SHA-256 digests and the attachment rules.
-import { createHash } from 'node:crypto';
+// Parts are streamed through the checks (content.ts); only zips and OLE files are kept whole, as those checks need.
 import type { Config } from '../../core/config.js';
 import type { Engine, ScanInput } from '../engine.js';
 import { walkMime, type MimePart } from '../mime-walk.js';
 import type { Verdict } from '../types.js';
 import { ArchiveBomb, walkZip, type ArchiveBudget, type ArchiveLimits } from './archive.js';
-import { containsEicar, EICAR_SIGNATURE } from './eicar.js';
+import { factsOfBuffer, factsOfStream, wholeBuffer, type ContentFacts } from './content.js';
+import { EICAR_SIGNATURE } from './eicar.js';
 import { HashList } from './hash-list.js';
 import { isVbaProjectEntry, oleHasMacros } from './office.js';
 import { checkName, displayName, executableKind, isOle, isZip, RULES, type RuleHit } from './rules.js';
@@ -84,7 +85,12 @@ export class BuiltinEngine implements Engine {
     // A nested message is walked part by part by the MIME walk; scanning its raw text here too would only blur
     // which part a finding is in.
     if (part.contentType === 'message/rfc822') return undefined;
-    return this.scanContent(label, part.content, 0, budget);
+    const facts = await factsOfStream(part.content, this.hashes.size > 0);
+    try {
+      return await this.scanContent(label, facts, 0, budget);
+    } finally {
+      await facts.dispose();
+    }
   }
 
   private ruleVerdict(hits: RuleHit[], part: string): Verdict | undefined {
@@ -98,19 +104,20 @@ export class BuiltinEngine implements Engine {
   /** Content checks on one decoded part or zip entry; `zipDepth` counts the archives around it. */
   private async scanContent(
     label: string,
-    content: Buffer,
+    content: ContentFacts,
     zipDepth: number,
     budget: ArchiveBudget,
   ): Promise<Verdict | undefined> {
-    if (this.hashes.size > 0) {
-      const sha = createHash('sha256').update(content).digest('hex');
-      const hit = this.hashes.lookup(sha);
+    if (content.sha256 !== undefined) {
+      const hit = this.hashes.lookup(content.sha256);
       if (hit) return { kind: 'infected', engine: ENGINE, signature: hit.name, part: label };
     }
+    const whole = content.whole;
     // Archives first, so a finding names the entry rather than the stored bytes of the zip around it.
-    if (isZip(content)) {
+    if (whole && isZip(content.head)) {
       try {
-        const inside = await walkZip<Verdict>(content, zipDepth + 1, this.opts.archive, budget, {
+        const zipSrc = whole.kind === 'buffer' ? whole.buf : { path: whole.path, size: whole.size };
+        const inside = await walkZip<Verdict>(zipSrc, zipDepth + 1, this.opts.archive, budget, {
           onName: async (name) => {
             const entryLabel = `${label} > ${displayName(name)}`;
             const hits = checkName(name);
@@ -128,7 +135,13 @@ export class BuiltinEngine implements Engine {
               ],
               `${label} > ${displayName(name)}`,
             ),
-          onContent: (name, inner) => this.scanContent(`${label} > ${displayName(name)}`, inner, zipDepth + 1, budget),
+          onContent: (name, inner) =>
+            this.scanContent(
+              `${label} > ${displayName(name)}`,
+              factsOfBuffer(inner, this.hashes.size > 0),
+              zipDepth + 1,
+              budget,
+            ),
         });
         if (inside) return inside;
       } catch (e) {
@@ -136,13 +149,13 @@ export class BuiltinEngine implements Engine {
         return { kind: 'blocked', engine: ENGINE, rule: 'archive-bomb', part: label, detail: e.detail };
       }
     }
-    if (containsEicar(content)) return { kind: 'infected', engine: ENGINE, signature: EICAR_SIGNATURE, part: label };
-    const exe = executableKind(content);
+    if (content.eicar) return { kind: 'infected', engine: ENGINE, signature: EICAR_SIGNATURE, part: label };
+    const exe = executableKind(content.head);
     if (exe) {
       const v = this.ruleVerdict([{ rule: 'executable', detail: `content is a ${exe}` }], label);
       if (v) return v;
     }
-    if (isOle(content) && oleHasMacros(content)) {
+    if (whole && isOle(content.head) && oleHasMacros(await wholeBuffer(whole))) {
       const v = this.ruleVerdict([{ rule: 'office-macro', detail: 'Office document with a VBA macro project' }], label);
       if (v) return v;
     }
