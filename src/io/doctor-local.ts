@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import type { AccountConfig } from '../core/config.js';
 import { splitHostPort } from '../core/config.js';
 import { parseClamdAddress } from '../scan/clamd.js';
+import { ClamdConnector } from './clamd-connection.js';
 import { CA_CERT_FILE, CA_KEY_FILE } from '../tls/ca.js';
 import { plainPhase } from './probe-starttls.js';
 
@@ -155,27 +156,12 @@ export async function checkClamd(address: string, timeoutMs: number): Promise<Lo
   } catch (e) {
     return { check, status: 'FAIL', detail: (e as Error).message, fix: 'fix scan.clamd.address' };
   }
-  const reply = await new Promise<string>((resolve) => {
-    const sock = 'path' in a ? netConnect({ path: a.path }) : netConnect({ host: a.host, port: a.port });
-    let got = '';
-    const timer = setTimeout(() => {
-      sock.destroy();
-      resolve(`no answer within ${timeoutMs} ms`);
-    }, timeoutMs);
-    sock.once('connect', () => sock.write('zPING\0'));
-    sock.on('data', (d: Buffer) => {
-      got += d.toString('latin1');
-      if (got.includes('\0')) sock.end();
-    });
-    sock.once('close', () => {
-      clearTimeout(timer);
-      resolve(got);
-    });
-    sock.once('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      resolve(`cannot connect: ${e.code ?? e.message}`);
-    });
-  });
+  let reply: string;
+  try {
+    reply = await new ClamdConnector(a, timeoutMs).exchange('zPING\0');
+  } catch (e) {
+    reply = e instanceof Error ? e.message : String(e);
+  }
   if (reply.replace(/\0/g, '').trim() === 'PONG') return { check, status: 'OK', detail: 'answers PING', fix: null };
   return {
     check,

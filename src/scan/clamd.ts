@@ -1,14 +1,14 @@
 // The clamd engine: the raw message is streamed to the ClamAV daemon with INSTREAM (clamd decodes MIME itself).
 // A clamd that is down, slow or refuses the size is an `error` verdict with the reason, plus one log line.
-import { connect, type Socket } from 'node:net';
 import { splitHostPort } from '../core/config.js';
 import { ShieldError, type ErrorCode } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { ClamdConnector, ClamdFailure, formatClamdAddress, type ClamdAddress } from '../io/clamd-connection.js';
 import type { Engine, ScanInput } from './engine.js';
 import { openSource } from './source.js';
 import type { Verdict } from './types.js';
 
-export type ClamdAddress = { path: string } | { host: string; port: number };
+export { formatClamdAddress, type ClamdAddress };
 
 /** `unix:/path`, `/path` or `host:port`. */
 export function parseClamdAddress(s: string): ClamdAddress {
@@ -22,10 +22,6 @@ export function parseClamdAddress(s: string): ClamdAddress {
       `scan.clamd.address: expected unix:/path, /path or host:port, found "${s}"`,
     );
   }
-}
-
-export function formatClamdAddress(a: ClamdAddress): string {
-  return 'path' in a ? `unix:${a.path}` : `${a.host}:${a.port}`;
 }
 
 export type ClamdReply = { kind: 'ok' } | { kind: 'found'; signature: string } | { kind: 'error'; message: string };
@@ -51,18 +47,6 @@ export interface ClamdOptions {
 }
 
 const ENGINE = 'clamd';
-/** Chunk size on the wire. clamd reads chunks of any size; 64 KiB keeps memory flat and syscalls few. */
-const CHUNK = 64 * 1024;
-
-class ClamdFailure extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 /**
  * zINSTREAM closes the connection after its one reply, so connections cannot be reused without IDSESSION, whose
  * error recovery is fragile (one bad reply poisons the session). The "pool" is therefore a bound on concurrent
@@ -104,11 +88,12 @@ export class ClamdEngine implements Engine {
   readonly name = ENGINE;
   private readonly address: ClamdAddress;
   private readonly slots: Slots;
-  private readonly sockets = new Set<Socket>();
+  private readonly connector: ClamdConnector;
 
   constructor(private readonly opts: ClamdOptions) {
     this.address = parseClamdAddress(opts.address);
     this.slots = new Slots(opts.poolSize);
+    this.connector = new ClamdConnector(this.address, opts.timeoutMs);
   }
 
   private fail(code: ErrorCode, reason: string, input: ScanInput): Verdict {
@@ -134,7 +119,9 @@ export class ClamdEngine implements Engine {
         input,
       );
     try {
-      const reply = parseClamdReply(await this.instream(input));
+      const reply = parseClamdReply(
+        await this.connector.exchange('zINSTREAM\0', openSource(input.source) as AsyncIterable<Buffer>),
+      );
       if (reply.kind === 'ok') return { kind: 'clean' };
       if (reply.kind === 'found')
         return { kind: 'infected', engine: ENGINE, signature: reply.signature, part: 'the message' };
@@ -154,97 +141,7 @@ export class ClamdEngine implements Engine {
     }
   }
 
-  /** One INSTREAM session; resolves with clamd's reply text. */
-  private instream(input: ScanInput): Promise<string> {
-    const where = formatClamdAddress(this.address);
-    return new Promise<string>((resolve, reject) => {
-      const sock = 'path' in this.address ? connect(this.address.path) : connect(this.address.port, this.address.host);
-      this.sockets.add(sock);
-      const replyChunks: Buffer[] = [];
-      let connected = false;
-      let done = false;
-      const finish = (err: Error | null, text?: string) => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        this.sockets.delete(sock);
-        sock.destroy();
-        if (err) reject(err);
-        else resolve(text ?? '');
-      };
-      const replyText = () => Buffer.concat(replyChunks).toString('utf8');
-      const timer = setTimeout(
-        () =>
-          finish(
-            new ClamdFailure(
-              'MS_ERR_CLAMD_TIMEOUT',
-              connected
-                ? `clamd at ${where} did not answer within ${this.opts.timeoutMs} ms (scan.clamd.timeoutMs)`
-                : `clamd at ${where} did not accept a connection within ${this.opts.timeoutMs} ms`,
-            ),
-          ),
-        this.opts.timeoutMs,
-      );
-      sock.on('data', (d: Buffer) => {
-        replyChunks.push(d);
-        if (d.includes(0)) finish(null, replyText());
-      });
-      sock.on('end', () => finish(null, replyText()));
-      sock.on('error', (e: NodeJS.ErrnoException) => {
-        // clamd closes early when it refuses (size limit): its reply, if any, explains better than EPIPE.
-        if (replyChunks.length > 0) return finish(null, replyText());
-        if (!connected)
-          return finish(
-            new ClamdFailure(
-              'MS_ERR_CLAMD_UNAVAILABLE',
-              `clamd is not reachable at ${where} (${e.code ?? e.message}); is clamd running?`,
-            ),
-          );
-        finish(
-          new ClamdFailure('MS_ERR_SCAN_ENGINE', `clamd at ${where} dropped the connection (${e.code ?? e.message})`),
-        );
-      });
-      sock.on('connect', () => {
-        connected = true;
-        this.stream(sock, input).catch((e: unknown) => {
-          if (replyChunks.length === 0) finish(e instanceof Error ? e : new Error(String(e)));
-        });
-      });
-    });
-  }
-
-  private async stream(sock: Socket, input: ScanInput): Promise<void> {
-    const write = (b: Buffer) =>
-      new Promise<void>((resolve, reject) => {
-        if (sock.destroyed) return reject(new Error('connection closed while sending'));
-        if (sock.write(b)) return resolve();
-        const onDrain = () => {
-          sock.off('close', onClose);
-          resolve();
-        };
-        const onClose = () => {
-          sock.off('drain', onDrain);
-          reject(new Error('connection closed while sending'));
-        };
-        sock.once('drain', onDrain);
-        sock.once('close', onClose);
-      });
-    await write(Buffer.from('zINSTREAM\0'));
-    for await (const chunk of openSource(input.source)) {
-      const buf = chunk as Buffer;
-      for (let off = 0; off < buf.length; off += CHUNK) {
-        const piece = buf.subarray(off, Math.min(buf.length, off + CHUNK));
-        const len = Buffer.alloc(4);
-        len.writeUInt32BE(piece.length);
-        await write(len);
-        await write(piece);
-      }
-    }
-    await write(Buffer.alloc(4));
-  }
-
   async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
+    this.connector.close();
   }
 }

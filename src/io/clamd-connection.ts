@@ -1,0 +1,129 @@
+// The one clamd client: a connection carrying one z-command (zINSTREAM with a streamed body, zPING) and its
+// NUL-terminated reply. The scan engine and doctor both use it; what a reply means is decided by their callers.
+import { connect, type Socket } from 'node:net';
+import type { ErrorCode } from '../core/errors.js';
+
+export type ClamdAddress = { path: string } | { host: string; port: number };
+
+export function formatClamdAddress(a: ClamdAddress): string {
+  return 'path' in a ? `unix:${a.path}` : `${a.host}:${a.port}`;
+}
+
+/** A failure with the code the caller reports (unavailable, timeout, dropped). */
+export class ClamdFailure extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Chunk size on the wire. clamd reads chunks of any size; 64 KiB keeps memory flat and syscalls few. */
+const CHUNK = 64 * 1024;
+
+export class ClamdConnector {
+  private readonly sockets = new Set<Socket>();
+
+  constructor(
+    private readonly address: ClamdAddress,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /**
+   * Sends `command` (e.g. "zINSTREAM\0") and, when given, `body` as INSTREAM chunks (4-byte length, data, then a zero
+   * length). Resolves with clamd's reply text; rejects with a ClamdFailure.
+   */
+  exchange(command: string, body?: AsyncIterable<Buffer>): Promise<string> {
+    const where = formatClamdAddress(this.address);
+    return new Promise<string>((resolve, reject) => {
+      const sock = 'path' in this.address ? connect(this.address.path) : connect(this.address.port, this.address.host);
+      this.sockets.add(sock);
+      const replyChunks: Buffer[] = [];
+      let connected = false;
+      let done = false;
+      const finish = (err: Error | null, text?: string) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this.sockets.delete(sock);
+        sock.destroy();
+        if (err) reject(err);
+        else resolve(text ?? '');
+      };
+      const replyText = () => Buffer.concat(replyChunks).toString('utf8');
+      const timer = setTimeout(
+        () =>
+          finish(
+            new ClamdFailure(
+              'MS_ERR_CLAMD_TIMEOUT',
+              connected
+                ? `clamd at ${where} did not answer within ${this.timeoutMs} ms (scan.clamd.timeoutMs)`
+                : `clamd at ${where} did not accept a connection within ${this.timeoutMs} ms`,
+            ),
+          ),
+        this.timeoutMs,
+      );
+      sock.on('data', (d: Buffer) => {
+        replyChunks.push(d);
+        if (d.includes(0)) finish(null, replyText());
+      });
+      sock.on('end', () => finish(null, replyText()));
+      sock.on('error', (e: NodeJS.ErrnoException) => {
+        // clamd closes early when it refuses (size limit): its reply, if any, explains better than EPIPE.
+        if (replyChunks.length > 0) return finish(null, replyText());
+        if (!connected)
+          return finish(
+            new ClamdFailure(
+              'MS_ERR_CLAMD_UNAVAILABLE',
+              `clamd is not reachable at ${where} (${e.code ?? e.message}); is clamd running?`,
+            ),
+          );
+        finish(
+          new ClamdFailure('MS_ERR_SCAN_ENGINE', `clamd at ${where} dropped the connection (${e.code ?? e.message})`),
+        );
+      });
+      sock.on('connect', () => {
+        connected = true;
+        send(sock, command, body).catch((e: unknown) => {
+          if (replyChunks.length === 0) finish(e instanceof Error ? e : new Error(String(e)));
+        });
+      });
+    });
+  }
+
+  close(): void {
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+  }
+}
+
+async function send(sock: Socket, command: string, body?: AsyncIterable<Buffer>): Promise<void> {
+  const write = (b: Buffer) =>
+    new Promise<void>((resolve, reject) => {
+      if (sock.destroyed) return reject(new Error('connection closed while sending'));
+      if (sock.write(b)) return resolve();
+      const onDrain = () => {
+        sock.off('close', onClose);
+        resolve();
+      };
+      const onClose = () => {
+        sock.off('drain', onDrain);
+        reject(new Error('connection closed while sending'));
+      };
+      sock.once('drain', onDrain);
+      sock.once('close', onClose);
+    });
+  await write(Buffer.from(command, 'latin1'));
+  if (!body) return;
+  for await (const buf of body) {
+    for (let off = 0; off < buf.length; off += CHUNK) {
+      const piece = buf.subarray(off, Math.min(buf.length, off + CHUNK));
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(piece.length);
+      await write(len);
+      await write(piece);
+    }
+  }
+  await write(Buffer.alloc(4));
+}
