@@ -6,12 +6,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
-import type { LoadedConfig } from '../src/cli/context.js';
 import { validateConfig } from '../src/core/config.js';
 import { silentLogger } from '../src/core/logger.js';
-import { startShield } from '../src/io/server.js';
 import { testPki } from './fixtures/pki.js';
 import { freePort, tmpDir } from './fixtures/util.js';
+import { startTestShield } from './fixtures/shield.js';
 
 type Protocol = 'pop3' | 'imap' | 'smtp';
 
@@ -151,8 +150,7 @@ test('random bad input and vanishing peers never crash the shield', { timeout: 1
     { dataDir, accounts, limits: { clientHandshakeTimeoutMs: 1000 }, shutdownTimeoutMs: 1000 },
     'chaos',
   );
-  const loaded: LoadedConfig = { config, file: null, dataDir, resolvePath: (p) => p };
-  const sh = await startShield(loaded, { log: silentLogger });
+  const sh = await startTestShield(config, silentLogger);
   const r = rng(20261128);
   try {
     for (let round = 0; round < 4; round++)

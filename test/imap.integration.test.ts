@@ -7,16 +7,16 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
 import { ImapFlow } from 'imapflow';
-import type { LoadedConfig } from '../src/cli/context.js';
 import { validateConfig } from '../src/core/config.js';
 import { silentLogger } from '../src/core/logger.js';
-import { startShield, type ShieldHandle } from '../src/io/server.js';
+import type { ShieldHandle } from '../src/io/server.js';
 import { startDovecot, type Dovecot } from './fixtures/dovecot.js';
 import { startIspFront, type IspFront } from './fixtures/peers.js';
 import { testPki } from './fixtures/pki.js';
 import { readTlsUntilClose } from './fixtures/sockets.js';
 import { eicar, freePort, needs, tmpDir, waitFor } from './fixtures/util.js';
 import { win7Client } from './fixtures/win7.js';
+import { startTestShield } from './fixtures/shield.js';
 
 const requirements = needs('dovecot', 'openssl');
 const USER = 'alice';
@@ -237,8 +237,7 @@ describe('IMAP shield against Dovecot', { skip: requirements.skip }, () => {
     }
     dataDir = tmpDir('mailshield-imap-');
     const config = validateConfig({ dataDir, accounts, policy: { upstream: 'balanced' } }, 'imap.integration.test');
-    const loaded: LoadedConfig = { config, file: null, dataDir, resolvePath: (p) => p };
-    shield = await startShield(loaded, { log: silentLogger });
+    shield = await startTestShield(config, silentLogger);
     for (const e of endpoints.values()) e.ca = readFileSync(shield.ca.certPath);
   });
 
@@ -387,7 +386,7 @@ describe('IMAP seeds: the Windows 7 client and the ISP that signs with SHA-1', {
       },
       'imap.integration.test',
     );
-    shield = await startShield({ config, file: null, dataDir, resolvePath: (p) => p }, { log: silentLogger });
+    shield = await startTestShield(config, silentLogger);
   });
 
   after(async () => {
@@ -443,7 +442,7 @@ describe('IMAP seeds: the Windows 7 client and the ISP that signs with SHA-1', {
       },
       'imap.integration.test',
     );
-    const strict = await startShield({ config, file: null, dataDir, resolvePath: (p) => p }, { log: silentLogger });
+    const strict = await startTestShield(config, silentLogger);
     try {
       const said = await readTlsUntilClose(port, strict.ca.certPath);
       assert.match(said, /^\* BYE \[ALERT\] mailshield: /);

@@ -6,16 +6,15 @@ import { readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { LoadedConfig } from '../src/cli/context.js';
 import { validateConfig } from '../src/core/config.js';
-import { silentLogger, type Logger } from '../src/core/logger.js';
-import { startShield, type ShieldHandle } from '../src/io/server.js';
+import type { ShieldHandle } from '../src/io/server.js';
 import { startDovecot, type Dovecot } from './fixtures/dovecot.js';
 import { startIspFront, type IspFront } from './fixtures/peers.js';
 import { testPki } from './fixtures/pki.js';
 import { readTlsUntilClose } from './fixtures/sockets.js';
 import { eicar, freePort, needs, tmpDir } from './fixtures/util.js';
 import { win7Client } from './fixtures/win7.js';
+import { startTestShield } from './fixtures/shield.js';
 
 const requirements = needs('dovecot', 'curl', 'openssl');
 const USER = 'alice';
@@ -73,21 +72,10 @@ async function ok(e: Endpoint, path: string, extra: string[] = []): Promise<Buff
   return r.stdout;
 }
 
-function testLogger(): Logger {
-  if (!process.env.MS_TEST_LOG) return silentLogger;
-  const out =
-    (level: string) =>
-    (o: object | string, msg?: string): void =>
-      console.error(level, typeof o === 'string' ? o : JSON.stringify(o), msg ?? '');
-  const l: Logger = { debug: out('debug'), info: out('info'), warn: out('warn'), error: out('error'), child: () => l };
-  return l;
-}
-
 async function shieldWith(raw: Record<string, unknown>): Promise<{ shield: ShieldHandle; dataDir: string }> {
   const dataDir = tmpDir('mailshield-pop3-');
   const config = validateConfig({ dataDir, ...raw }, 'pop3.integration.test');
-  const loaded: LoadedConfig = { config, file: null, dataDir, resolvePath: (p) => p };
-  return { shield: await startShield(loaded, { log: testLogger() }), dataDir };
+  return { shield: await startTestShield(config), dataDir };
 }
 
 /** After the greeting, sends all lines at once (the shield and Dovecot both do PIPELINING); returns what was said. */

@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
-import type { LoadedConfig } from '../src/cli/context.js';
 import { validateConfig } from '../src/core/config.js';
 import type { Logger } from '../src/core/logger.js';
-import { startShield, type ShieldHandle } from '../src/io/server.js';
+import type { ShieldHandle } from '../src/io/server.js';
 import { testPki } from './fixtures/pki.js';
 import { freePort, tmpDir } from './fixtures/util.js';
+import { startTestShield } from './fixtures/shield.js';
 
 const SECRET = 'hunter2-very-secret';
 
@@ -83,8 +83,7 @@ async function shield(upstreamPort: number, log: Logger, extra: Record<string, u
     },
     'runtime.test',
   );
-  const loaded: LoadedConfig = { config, file: null, dataDir, resolvePath: (p) => p };
-  return startShield(loaded, { log });
+  return startTestShield(config, log);
 }
 
 /** A line-at-a-time POP3 client over TLS to the shield. */
