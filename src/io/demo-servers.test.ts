@@ -12,14 +12,9 @@ import { silentLogger } from '../core/logger.js';
 import { DemoMailbox, demoMessages } from '../demo/mailbox.js';
 import { DEMO_ISP_HOST, DEMO_MAIL_HOST, loadOrCreateDemoPki } from '../demo/pki.js';
 import { startDemoServers, type DemoServers } from './demo-servers.js';
+import { needs } from '../../test/fixtures/util.js';
 
 const exec = promisify(execFile);
-const hasCmd = async (c: string) =>
-  exec('sh', ['-c', `command -v ${c}`]).then(
-    () => true,
-    () => false,
-  );
-
 async function setup(): Promise<{ servers: DemoServers; mailbox: DemoMailbox; caPath: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'mailshield-demo-'));
   const pki = await loadOrCreateDemoPki(join(dir, 'demo'), new Date());
@@ -73,8 +68,7 @@ test('the demo PKI is made once and reused', async () => {
   assert.notEqual(c.isp.certPem, a.isp.certPem);
 });
 
-test('curl reads the demo mailbox over POP3S from both servers, byte-identical', async (t) => {
-  if (!(await hasCmd('curl'))) return t.skip('needs curl');
+test('curl reads the demo mailbox over POP3S from both servers, byte-identical', needs('curl'), async () => {
   const { servers, caPath } = await setup();
   try {
     const msgs = demoMessages();
@@ -97,51 +91,54 @@ test('curl reads the demo mailbox over POP3S from both servers, byte-identical',
   }
 });
 
-test('the ISP-like server signs its key exchange with RSA+SHA1 on TLS 1.2 (openssl s_client)', async (t) => {
-  if (!(await hasCmd('openssl'))) return t.skip('needs openssl');
-  const { servers, caPath } = await setup();
-  try {
-    // Full output (not -brief, which says "Hash used"): the same lines the story's investigation compared.
-    const sClient = (port: number, host: string) =>
-      new Promise<string>((resolve) => {
-        const child = spawn(
-          'openssl',
-          [
-            's_client',
-            '-connect',
-            `127.0.0.1:${port}`,
-            '-servername',
-            host,
-            '-CAfile',
-            caPath,
-            '-cipher',
-            'DEFAULT:@SECLEVEL=0',
-          ],
-          { env: { ...process.env, OPENSSL_CONF: '/dev/null' }, stdio: ['ignore', 'pipe', 'pipe'] },
-        );
-        let out = '';
-        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-        const timer = setTimeout(() => child.kill(), 10_000);
-        child.on('close', () => {
-          clearTimeout(timer);
-          resolve(out);
+test(
+  'the ISP-like server signs its key exchange with RSA+SHA1 on TLS 1.2 (openssl s_client)',
+  needs('openssl'),
+  async () => {
+    const { servers, caPath } = await setup();
+    try {
+      // Full output (not -brief, which says "Hash used"): the same lines the story's investigation compared.
+      const sClient = (port: number, host: string) =>
+        new Promise<string>((resolve) => {
+          const child = spawn(
+            'openssl',
+            [
+              's_client',
+              '-connect',
+              `127.0.0.1:${port}`,
+              '-servername',
+              host,
+              '-CAfile',
+              caPath,
+              '-cipher',
+              'DEFAULT:@SECLEVEL=0',
+            ],
+            { env: { ...process.env, OPENSSL_CONF: '/dev/null' }, stdio: ['ignore', 'pipe', 'pipe'] },
+          );
+          let out = '';
+          child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+          child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+          const timer = setTimeout(() => child.kill(), 10_000);
+          child.on('close', () => {
+            clearTimeout(timer);
+            resolve(out);
+          });
         });
-      });
-    const ispText = await sClient(servers.ispPop3.port, DEMO_ISP_HOST);
-    assert.match(ispText, /Protocol {2}: TLSv1\.2/);
-    assert.match(ispText, /Peer signing digest: SHA1/);
-    assert.match(ispText, /Peer signature type: RSA\b/);
-    assert.match(ispText, /Server Temp Key: ECDH, prime256v1, 256 bits|Server Temp Key: ECDH, P-256, 256 bits/);
-    assert.match(ispText, /Verify return code: 0 \(ok\)/);
-    const modernText = await sClient(servers.pop3.port, DEMO_MAIL_HOST);
-    assert.match(modernText, /TLSv1\.3/);
-    assert.match(modernText, /Peer signing digest: SHA256/);
-    assert.match(modernText, /Verify return code: 0 \(ok\)/);
-  } finally {
-    await servers.close();
-  }
-});
+      const ispText = await sClient(servers.ispPop3.port, DEMO_ISP_HOST);
+      assert.match(ispText, /Protocol {2}: TLSv1\.2/);
+      assert.match(ispText, /Peer signing digest: SHA1/);
+      assert.match(ispText, /Peer signature type: RSA\b/);
+      assert.match(ispText, /Server Temp Key: ECDH, prime256v1, 256 bits|Server Temp Key: ECDH, P-256, 256 bits/);
+      assert.match(ispText, /Verify return code: 0 \(ok\)/);
+      const modernText = await sClient(servers.pop3.port, DEMO_MAIL_HOST);
+      assert.match(modernText, /TLSv1\.3/);
+      assert.match(modernText, /Peer signing digest: SHA256/);
+      assert.match(modernText, /Verify return code: 0 \(ok\)/);
+    } finally {
+      await servers.close();
+    }
+  },
+);
 
 test('SMTP submission: STARTTLS, AUTH, and the message lands in the POP3 mailbox', async () => {
   const { servers, mailbox, caPath } = await setup();
