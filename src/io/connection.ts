@@ -12,7 +12,7 @@ import type { Leg, Session, SessionCommand, SessionEvent, SessionOptions } from 
 import { DotStuffer } from '../core/dot-stuffing.js';
 import type { ScanAction, Scanner } from '../scan/types.js';
 import type { EventStore } from '../store/events.js';
-import type { LeafSource, UpstreamHandshakeFacts } from '../tls/facts.js';
+import type { ClientHelloInfo, LeafSource, UpstreamHandshakeFacts } from '../tls/facts.js';
 import { acceptClientTls } from './client-tls.js';
 import { OutQueue } from './out-queue.js';
 import { Spool } from './spool.js';
@@ -494,7 +494,7 @@ export class Connection {
 
   private recordHello(
     addr: string,
-    hello: Parameters<EventStore['clientHello']>[1] | null,
+    hello: ClientHelloInfo | null,
     err: ShieldError | null,
     policy: string | null,
   ): void {
