@@ -2,7 +2,7 @@
 # Installs the real mail servers and scanners the tests start on loopback.
 # Packaged daemons must not start on public ports during install (DESIGN.md §5), hence policy-rc.d.
 set -euo pipefail
-pkgs=(openssl curl dovecot-core dovecot-imapd dovecot-pop3d postfix clamav-daemon swaks stunnel4 mitmproxy)
+pkgs=(openssl curl dovecot-core dovecot-imapd dovecot-pop3d postfix clamav-daemon swaks stunnel4 mitmproxy chromium nftables iproute2 python3)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
