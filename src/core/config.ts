@@ -150,6 +150,16 @@ export const configSchema = z.strictObject({
       keepInfectedOnServer: z.boolean().default(false),
     })
     .prefault({}),
+  smtp: z
+    .strictObject({
+      /**
+       * A bare LF, bare CR or NUL in message data. normalize (default): a bare LF or CR is a line end and becomes
+       * CRLF, a NUL is removed (Postfix's smtpd_forbid_bare_newline = normalize). reject: 554 and the session closes.
+       * Either way only <CR><LF>.<CR><LF> ends the message (no SMTP smuggling).
+       */
+      bareLineEndings: z.enum(['normalize', 'reject']).default('normalize'),
+    })
+    .prefault({}),
   limits: limitsSchema.prefault({}),
   log: z
     .strictObject({

@@ -95,6 +95,12 @@ export const ERROR_CODES = {
     temporary: false,
     summary: 'The client sent a line longer than limits allow.',
   },
+  MS_ERR_CLIENT_BARE_LINE_ENDING: {
+    side: 'client',
+    kind: 'misbehaved',
+    temporary: false,
+    summary: 'A bare LF, bare CR or NUL in SMTP message data (normalized, or refused under smtp.bareLineEndings).',
+  },
   MS_ERR_CLIENT_LITERAL_TOO_LARGE: {
     side: 'client',
     kind: 'misbehaved',

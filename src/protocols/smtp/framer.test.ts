@@ -2,11 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClientFramer, ReplyFramer } from './framer.js';
 import type { ClientUnit } from './framer.js';
+import type { BareLineEndings } from './data-decoder.js';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 
 /** Feeds `chunks` and drains the framer; a DATA line switches to data mode like the session does. */
-function frame(chunks: Buffer[], maxLine = 64, maxMsg = 1000): string[] {
+function frame(chunks: Buffer[], maxLine = 64, maxMsg = 1000, mode: BareLineEndings = 'normalize'): string[] {
   const f = new ClientFramer(maxLine);
   const out: string[] = [];
   let data = '';
@@ -16,16 +17,23 @@ function frame(chunks: Buffer[], maxLine = 64, maxMsg = 1000): string[] {
       if (u.type === 'line') {
         const s = u.line.toString('latin1');
         out.push(`L:${s}`);
-        if (s === 'DATA') f.startData(maxMsg);
+        if (s === 'DATA') f.startData(maxMsg, mode);
         const m = /^BDAT (\d+)$/.exec(s);
         if (m) f.skip(Number(m[1]));
       } else if (u.type === 'line-too-long') out.push('TOO-LONG');
       else if (u.type === 'data') data += u.data.toString('latin1');
-      else {
-        // Bytes passed before a message was found bad are discarded by the session, so only clean content counts.
-        const shown = u.tooBig || u.bareEol ? '(dropped)' : JSON.stringify(data);
+      else if (u.type === 'data-invalid') {
+        // The session discards what was streamed before.
+        out.push(`INVALID:${u.kind}`);
+        data = '';
+      } else {
+        // Bytes passed before a message was found too big are discarded by the session, so only kept content counts.
+        const shown = u.tooBig ? '(dropped)' : JSON.stringify(data);
+        const { lf, cr, nul } = u.normalized;
         out.push(
-          `D:${shown} size=${u.size} big=${u.tooBig} bare=${u.bareEol}${u.dotLines ? ` dots=${u.dotLines}` : ''}`,
+          `D:${shown} size=${u.size} big=${u.tooBig}` +
+            (lf + cr + nul ? ` norm=${lf},${cr},${nul}` : '') +
+            (u.dotLines ? ` dots=${u.dotLines}` : ''),
         );
         data = '';
       }
@@ -40,14 +48,21 @@ function frame(chunks: Buffer[], maxLine = 64, maxMsg = 1000): string[] {
 }
 
 /** Asserts the framing of `input` is the same whole, split at every offset, and byte by byte. */
-function everySplit(input: string, expected: string[], maxLine?: number, maxMsg?: number): void {
+function everySplit(
+  input: string,
+  expected: string[],
+  maxLine?: number,
+  maxMsg?: number,
+  mode: BareLineEndings = 'normalize',
+): void {
   const whole = b(input);
-  assert.deepEqual(frame([whole], maxLine, maxMsg), expected, 'whole');
+  assert.deepEqual(frame([whole], maxLine, maxMsg, mode), expected, 'whole');
   for (let i = 1; i < whole.length; i++) {
-    assert.deepEqual(frame([whole.subarray(0, i), whole.subarray(i)], maxLine, maxMsg), expected, `split at ${i}`);
+    const got = frame([whole.subarray(0, i), whole.subarray(i)], maxLine, maxMsg, mode);
+    assert.deepEqual(got, expected, `split at ${i}`);
   }
   const bytes = [...whole].map((x) => Buffer.from([x]));
-  assert.deepEqual(frame(bytes, maxLine, maxMsg), expected, 'byte by byte');
+  assert.deepEqual(frame(bytes, maxLine, maxMsg, mode), expected, 'byte by byte');
 }
 
 test('command lines: CRLF and a lenient bare LF', () => {
@@ -64,7 +79,7 @@ test('an over-long command line is reported once and skipped to its LF', () => {
 test('data mode un-stuffs dots and ends at CRLF.CRLF; pipelined commands follow', () => {
   everySplit('DATA\r\nSubject: x\r\n\r\n..leading dot\r\n.\r\n...\r\nend\r\n.\r\nQUIT\r\n', [
     'L:DATA',
-    'D:"Subject: x\\r\\n\\r\\n.leading dot\\r\\n" size=28 big=false bare=null dots=1',
+    'D:"Subject: x\\r\\n\\r\\n.leading dot\\r\\n" size=28 big=false dots=1',
     'L:...',
     'L:end',
     'L:.',
@@ -72,37 +87,65 @@ test('data mode un-stuffs dots and ends at CRLF.CRLF; pipelined commands follow'
   ]);
 });
 
-test('data mode: an empty message, a lone dot line inside, ".\\rX" content', () => {
-  everySplit('DATA\r\n.\r\n', ['L:DATA', 'D:"" size=0 big=false bare=null']);
-  everySplit('DATA\r\na\r\n..\r\n.x\r\n.\r\n', [
-    'L:DATA',
-    'D:"a\\r\\n.\\r\\nx\\r\\n" size=9 big=false bare=null dots=1',
-  ]);
-  everySplit('DATA\r\n.\rX\r\n.\r\n', ['L:DATA', 'D:(dropped) size=4 big=false bare=CR']);
+test('data mode: an empty message, a lone dot line inside, ".\\rX" is a lone dot line then "X"', () => {
+  everySplit('DATA\r\n.\r\n', ['L:DATA', 'D:"" size=0 big=false']);
+  everySplit('DATA\r\na\r\n..\r\n.x\r\n.\r\n', ['L:DATA', 'D:"a\\r\\n.\\r\\nx\\r\\n" size=9 big=false dots=1']);
+  everySplit('DATA\r\n.\rX\r\n.\r\n', ['L:DATA', 'D:".\\r\\nX\\r\\n" size=6 big=false norm=0,1,0 dots=1']);
 });
 
-test('data mode: "\\n.\\r\\n" and "\\r\\n.\\r\\r\\n" are not CRLF.CRLF terminators of a clean message', () => {
-  // A lone CR before LF is fine; "\r\n.\r" followed by "\r\n" is content with a bare CR.
-  everySplit('DATA\r\na\r\n.\r\r\n.\r\n', ['L:DATA', 'D:(dropped) size=6 big=false bare=CR']);
+test('data mode: "\\r\\n.\\r\\r\\n" is a lone dot (bare CR) and an empty line, not the end', () => {
+  everySplit('DATA\r\na\r\n.\r\r\n.\r\n', ['L:DATA', 'D:"a\\r\\n.\\r\\n\\r\\n" size=8 big=false norm=0,1,0 dots=1']);
 });
 
-test('data mode: a bare LF marks the message and lets "<LF>.<LF>" end it', () => {
+test('data mode: a bare LF is a line end, normalized to CRLF', () => {
   everySplit('DATA\r\nline one\nline two\r\n.\r\nNOOP\r\n', [
     'L:DATA',
-    'D:(dropped) size=19 big=false bare=LF',
+    'D:"line one\\r\\nline two\\r\\n" size=20 big=false norm=1,0,0',
     'L:NOOP',
   ]);
-  everySplit('DATA\nx\n.\nNOOP\n', ['L:DATA', 'D:(dropped) size=2 big=false bare=LF', 'L:NOOP']);
+  // Python's smtplib: LF line ends, dots stuffed after LF too, and its own CRLF.CRLF at the end.
+  everySplit('DATA\r\nSubject: s\n\n..dot\nend\n\r\n.\r\n', [
+    'L:DATA',
+    'D:"Subject: s\\r\\n\\r\\n.dot\\r\\nend\\r\\n\\r\\n" size=27 big=false norm=4,0,0 dots=1',
+  ]);
 });
 
-test('data mode: a bare CR mid-line is flagged', () => {
-  everySplit('DATA\r\na\rb\r\n.\r\n', ['L:DATA', 'D:(dropped) size=5 big=false bare=CR']);
+test('data mode: "<LF>.<LF>" never ends a message; the "commands" after it are content', () => {
+  everySplit('DATA\nx\n.\nNOOP\n', ['L:DATA', 'partial:"x\\r\\n.\\r\\nNOOP\\r\\n"']);
+});
+
+test('data mode: a bare CR mid-line is a line end; NULs are removed', () => {
+  everySplit('DATA\r\na\rb\r\n.\r\n', ['L:DATA', 'D:"a\\r\\nb\\r\\n" size=6 big=false norm=0,1,0']);
+  everySplit('DATA\r\na\0b\r\n\0.\r\n.\0\r\n.\r\n', [
+    'L:DATA',
+    'D:"ab\\r\\n.\\r\\n.\\r\\n" size=10 big=false norm=0,0,3 dots=2',
+  ]);
+});
+
+test('reject mode: the first bare LF, bare CR or NUL stops the framer; nothing after it is read as commands', () => {
+  const after = 'MAIL FROM:<x@y>\r\nRCPT TO:<z@y>\r\nDATA\r\nsecond\r\n.\r\nQUIT\r\n';
+  for (const [bad, kind] of [
+    ['a\n.\r\n', 'LF'],
+    ['a\r\n.\n', 'LF'],
+    ['a\r.\r', 'CR'],
+    ['a\r\n.\r', 'CR'],
+    ['a\r\n.\0\r\n', 'NUL'],
+  ] as const)
+    everySplit(`DATA\r\n${bad}${after}`, ['L:DATA', `INVALID:${kind}`], 64, 1000, 'reject');
+  // Clean data is untouched.
+  everySplit(
+    'DATA\r\n..a\r\n.\r\nNOOP\r\n',
+    ['L:DATA', 'D:".a\\r\\n" size=4 big=false dots=1', 'L:NOOP'],
+    64,
+    1000,
+    'reject',
+  );
 });
 
 test('data mode: the size cap stops the content but the end is still found', () => {
   everySplit(
     'DATA\r\n0123456789\r\n0123456789\r\n.\r\nQUIT\r\n',
-    ['L:DATA', 'D:(dropped) size=24 big=true bare=null', 'L:QUIT'],
+    ['L:DATA', 'D:(dropped) size=24 big=true', 'L:QUIT'],
     64,
     10,
   );
@@ -110,11 +153,7 @@ test('data mode: the size cap stops the content but the end is still found', () 
 
 test('data lines may be longer than the command line limit', () => {
   const long = 'y'.repeat(200);
-  everySplit(
-    `DATA\r\n${long}\r\n.\r\n`,
-    ['L:DATA', `D:${JSON.stringify(long + '\r\n')} size=202 big=false bare=null`],
-    16,
-  );
+  everySplit(`DATA\r\n${long}\r\n.\r\n`, ['L:DATA', `D:${JSON.stringify(long + '\r\n')} size=202 big=false`], 16);
 });
 
 test('skip drops a refused BDAT payload', () => {

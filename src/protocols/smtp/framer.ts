@@ -1,6 +1,7 @@
 // SMTP byte framing, pure. Two directions:
-// - ClientFramer: what the mail client sends. Command mode splits lines; data mode un-stuffs the DATA dot stream
-//   while it arrives and counts its size (nodemailer smtp-server's split). The session pulls one unit at a time so it
+// - ClientFramer: what the mail client sends. Command mode splits lines; data mode runs the DATA stream through
+//   data-decoder.ts (un-stuffing, the only real end, bare line endings) while it arrives and counts its size
+//   (nodemailer smtp-server's split). The session pulls one unit at a time so it
 //   can switch mode exactly at the line boundary after DATA, even when the client pipelined past it.
 // - ReplyFramer: what the server sends: multi-line replies ("250-...", "250 ...").
 // Lines come from src/core/line-framer.ts; ClientFramer shares its ChunkQueue with the DATA decoder. Both keep their
@@ -8,42 +9,37 @@
 // packet must not cost quadratic time).
 
 import { ChunkQueue, LINE_TOO_LONG, LineScanner, LineSplitter, lineEnd } from '../../core/line-framer.js';
-
-const LF = 0x0a;
-const CR = 0x0d;
-const DOT = 0x2e;
+import { DataDecoder } from './data-decoder.js';
+import type { BareKind, BareLineEndings, Normalized } from './data-decoder.js';
 
 export type ClientUnit =
   /** A command line without its terminator. */
   | { type: 'line'; line: Buffer }
   /** A command line longer than the limit; it was dropped up to its LF. */
   | { type: 'line-too-long' }
-  /** Un-stuffed message bytes (omitted once the message is over its size cap or has a bare line ending). */
+  /** Un-stuffed, normalized message bytes (omitted once the message is over its size cap). */
   | { type: 'data'; data: Buffer }
-  /** The end of the DATA stream. `size` counts un-stuffed bytes. */
+  /** The end of the DATA stream. `size` counts content bytes (un-stuffed, normalized). */
   | {
       type: 'data-end';
       size: number;
       tooBig: boolean;
-      bareEol: 'LF' | 'CR' | null;
-      /** Content lines that begin with a dot (they arrived stuffed as ".."). */
+      /** Content lines that begin with a dot (footer framing needs there to be none). */
       dotLines: number;
-    };
-
-type DataState = 'line-start' | 'dot' | 'dot-cr' | 'mid';
+      /** Bare line ends turned into CRLF and NULs removed. */
+      normalized: Normalized;
+    }
+  /** `reject` mode: the message has a bare LF, bare CR or NUL; the framer stops. */
+  | { type: 'data-invalid'; kind: BareKind };
 
 export class ClientFramer {
   private readonly q = new ChunkQueue();
   private readonly lines: LineScanner;
-  private mode: 'command' | 'data' | 'skip' = 'command';
+  /** `stopped`: a message was refused mid-data in `reject` mode; nothing more is framed (the session closes). */
+  private mode: 'command' | 'data' | 'skip' | 'stopped' = 'command';
   private skipLeft = 0;
-  // Data mode.
-  private ds: DataState = 'line-start';
-  private lastWasCr = false;
-  private size = 0;
+  private dec: DataDecoder | null = null;
   private maxBytes = 0;
-  private bareEol: 'LF' | 'CR' | null = null;
-  private dotLines = 0;
   private ended = false;
 
   constructor(maxLineBytes: number) {
@@ -69,14 +65,10 @@ export class ClientFramer {
   }
 
   /** Switches to data mode at the current position (the session answered DATA with 354). */
-  startData(maxBytes: number): void {
+  startData(maxBytes: number, bareLineEndings: BareLineEndings): void {
     this.mode = 'data';
-    this.ds = 'line-start';
-    this.lastWasCr = false;
-    this.size = 0;
+    this.dec = new DataDecoder(bareLineEndings);
     this.maxBytes = maxBytes;
-    this.bareEol = null;
-    this.dotLines = 0;
     this.ended = false;
     this.lines.reset();
   }
@@ -89,6 +81,7 @@ export class ClientFramer {
   }
 
   next(): ClientUnit | null {
+    if (this.mode === 'stopped') return null;
     if (this.mode === 'skip') {
       const n = Math.min(this.skipLeft, this.q.length);
       this.q.take(n);
@@ -103,103 +96,34 @@ export class ClientFramer {
     return { type: 'line', line: l.subarray(0, lineEnd(l)) };
   }
 
-  private flag(kind: 'LF' | 'CR'): void {
-    if (!this.bareEol) this.bareEol = kind;
-  }
-
   private nextData(): ClientUnit | null {
+    const dec = this.dec!;
     for (;;) {
       if (this.ended) {
         this.ended = false;
         this.mode = 'command';
+        this.dec = null;
         return {
           type: 'data-end',
-          size: this.size,
-          tooBig: this.size > this.maxBytes,
-          bareEol: this.bareEol,
-          dotLines: this.dotLines,
+          size: dec.size,
+          tooBig: dec.size > this.maxBytes,
+          dotLines: dec.dotLines,
+          normalized: { ...dec.normalized },
         };
       }
       const c = this.q.head();
       if (!c) return null;
-      const data = this.scanChunk(c);
-      // Nothing more is passed on once the message is known to be refused: it is never scanned or delivered.
-      if (data && !this.bareEol && this.size <= this.maxBytes) return { type: 'data', data };
-    }
-  }
-
-  /** Un-stuffs one chunk up to the end of the message, consumes it, and returns its content bytes (or null). */
-  private scanChunk(c: Buffer): Buffer | null {
-    const out: Buffer[] = [];
-    let runStart = 0;
-    let i = 0;
-    let consumed = c.length;
-    scan: while (i < c.length) {
-      switch (this.ds) {
-        case 'line-start':
-          if (c[i] === DOT) {
-            // Either the stuffing dot or the terminator's dot: dropped in both cases.
-            if (i > runStart) out.push(c.subarray(runStart, i));
-            i++;
-            runStart = i;
-            this.ds = 'dot';
-          } else this.ds = 'mid';
-          continue;
-        case 'dot':
-          if (c[i] === CR) {
-            // Held: ".\r\n" ends the message, ".\rX" is content "\rX".
-            i++;
-            runStart = i;
-            this.ds = 'dot-cr';
-            continue;
-          }
-          if (c[i] === LF) {
-            // ".\n" at a line start ends a message that is refused for its bare LF (see session.ts).
-            this.flag('LF');
-            consumed = i + 1;
-            this.ended = true;
-            break scan;
-          }
-          if (c[i] === DOT) this.dotLines++;
-          this.ds = 'mid';
-          continue;
-        case 'dot-cr':
-          if (c[i] === LF) {
-            consumed = i + 1;
-            this.ended = true;
-            break scan;
-          }
-          out.push(Buffer.from([CR]));
-          this.lastWasCr = true;
-          this.ds = 'mid';
-          continue;
-        case 'mid': {
-          if (this.lastWasCr && c[i] !== LF) this.flag('CR');
-          const j = c.indexOf(LF, i);
-          const end = j < 0 ? c.length : j;
-          // A CR anywhere but as the last byte before the LF (or before the chunk end, decided next chunk) is bare.
-          const crAt = end > i ? c.subarray(i, end).indexOf(CR) : -1;
-          if (crAt >= 0 && i + crAt < end - 1) this.flag('CR');
-          if (j < 0) {
-            this.lastWasCr = c[c.length - 1] === CR;
-            break scan;
-          }
-          if (!(j > i ? c[j - 1] === CR : this.lastWasCr)) this.flag('LF');
-          this.lastWasCr = false;
-          i = j + 1;
-          this.ds = 'line-start';
-          continue;
-        }
+      const r = dec.decode(c);
+      this.q.take(r.consumed);
+      if (r.invalid) {
+        this.mode = 'stopped';
+        this.dec = null;
+        return { type: 'data-invalid', kind: r.invalid };
       }
+      this.ended = r.ended;
+      // Nothing more is passed on once the message is over its cap: it is never scanned or delivered.
+      if (r.data && dec.size <= this.maxBytes) return { type: 'data', data: r.data };
     }
-    // At the terminator the run is empty: its dot (and CR) were excluded when seen.
-    if (!this.ended && c.length > runStart) out.push(c.subarray(runStart));
-    this.q.take(consumed);
-    let n = 0;
-    for (const b of out) n += b.length;
-    this.size += n;
-    if (n === 0) return null;
-    return out.length === 1 ? out[0]! : Buffer.concat(out, n);
   }
 }
 

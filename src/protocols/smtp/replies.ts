@@ -39,12 +39,14 @@ export const R = {
   noRcpt: ours(554, '5.5.1', 'no valid recipients'),
   tooBig: (limit: number) =>
     ours(552, '5.3.4', `message too big: the size limit is ${limit} bytes (limits.maxMessageBytes or the server SIZE)`),
-  bareEol: (kind: 'LF' | 'CR') =>
+  bareRefused: (kind: 'LF' | 'CR' | 'NUL') =>
     ours(
       554,
       '5.6.0',
-      `message refused: it contains a bare ${kind} (SMTP requires CRLF line endings, RFC 5321 section 2.3.8); ` +
-        'it was not sent. Fix the sending program or its line-ending setting',
+      `message refused: it contains a ${kind === 'NUL' ? 'NUL byte' : `bare ${kind}`} (SMTP requires CRLF line endings ` +
+        'and no NUL, RFC 5321 section 2.3.8) and this listener has smtp.bareLineEndings: reject; it was not sent and ' +
+        'the connection closes. Fix the sending program, or set smtp.bareLineEndings: normalize ' +
+        '(MS_ERR_CLIENT_BARE_LINE_ENDING)',
     ),
   earlyTalker: ours(554, '5.5.1', 'protocol error: command sent before the greeting (MS_ERR_CLIENT_PROTOCOL)'),
   tooMuchPipelined: ours(421, '4.5.0', 'too much pipelined input; closing (MS_ERR_CLIENT_PROTOCOL)'),

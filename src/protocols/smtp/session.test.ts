@@ -1,147 +1,25 @@
-// Playbooks: "the client sends X, expect commands Y". Each step's expected output is compared in a normalised form
-// (sends to the same leg and capture data of the same capture merged, debug logs dropped), which is what must not
-// change when TCP splits a data event anywhere: every playbook also runs with each data event cut at every offset.
+// Playbooks: "the client sends X, expect commands Y" (harness in playbook.ts; smuggling transcripts in
+// smuggling.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultConfig, validateConfig } from '../../core/config.js';
-import type { AccountConfig, Config } from '../../core/config.js';
+import { defaultConfig } from '../../core/config.js';
 import { ShieldError } from '../../core/errors.js';
-import type { SessionCommand, SessionEvent } from '../../core/session.js';
-import type { ScanAction } from '../../scan/types.js';
-import { createSmtpSession } from './session.js';
-
-interface Setup {
-  clientTls?: AccountConfig['clientTls'];
-  upstreamTls?: AccountConfig['upstreamTls'];
-  signature?: Config['actions']['outgoingSignature'];
-  maxMessageBytes?: number;
-  maxLineBytes?: number;
-}
-
-function makeSession(s: Setup = {}) {
-  const raw = {
-    accounts: [
-      {
-        name: 'sub',
-        protocol: 'smtp',
-        listen: '127.0.0.1:1587',
-        clientTls: s.clientTls ?? 'implicit',
-        upstream: 'mail.test:465',
-        upstreamTls: s.upstreamTls ?? 'implicit',
-      },
-    ],
-    actions: { outgoingSignature: s.signature ?? { mode: 'off' } },
-    limits: { maxMessageBytes: s.maxMessageBytes ?? 1000, maxLineBytes: s.maxLineBytes ?? 512 },
-  };
-  const config = validateConfig(raw, 'test.yaml');
-  const account = config.accounts[0]!;
-  return createSmtpSession({
-    connId: 'c1',
-    account,
-    config,
-    limits: config.limits,
-    clientSecure: account.clientTls === 'implicit',
-  });
-}
-
-const show = (b: Buffer) => b.toString('latin1');
-
-/** Normalises commands into readable lines. */
-function norm(cmds: SessionCommand[]): string[] {
-  const out: string[] = [];
-  const push = (key: string, text: string) => {
-    const last = out.length - 1;
-    if (last >= 0 && out[last]!.startsWith(key)) out[last] += text;
-    else out.push(key + text);
-  };
-  for (const c of cmds) {
-    switch (c.type) {
-      case 'send':
-        push(c.to === 'client' ? 'C: ' : 'U: ', show(c.data));
-        break;
-      case 'capture-data':
-        push(`D#${c.id}: `, show(c.data));
-        break;
-      case 'log':
-        if (c.level !== 'debug' && c.fields?.['code']) out.push(`log ${String(c.fields['code'])}`);
-        break;
-      case 'start-tls':
-        out.push(`start-tls ${c.leg}${c.pending ? ` pending=${show(c.pending)}` : ''}`);
-        break;
-      case 'capture-start':
-        out.push(`capture-start#${c.id} ${c.direction}`);
-        break;
-      case 'capture-end':
-        out.push(`capture-end#${c.id}`);
-        break;
-      case 'capture-discard':
-        out.push(`discard#${c.id}`);
-        break;
-      case 'send-capture':
-        out.push(
-          `send-capture#${c.id} ${c.to} ${c.framing}` +
-            (c.prefix ? ` prefix=${show(c.prefix)}` : '') +
-            (c.suffix ? ` suffix=${show(c.suffix)}` : ''),
-        );
-        break;
-      case 'close':
-        out.push(`close ${c.leg}`);
-        break;
-      default:
-        out.push(c.type);
-    }
-  }
-  // Bytes streamed into a capture that is then dropped unfinished (bare LF, too big) never matter, and how many were
-  // streamed before the problem showed depends on where TCP split the input.
-  const dropped = out.filter((l) => l.startsWith('discard#')).map((l) => l.slice('discard#'.length));
-  return out.filter((l) => {
-    const m = /^D#(\d+): /.exec(l);
-    return !(m && dropped.includes(m[1]!) && !out.includes(`capture-end#${m[1]}`));
-  });
-}
-
-type Step = [SessionEvent, string[]] | [SessionEvent, string[], 'no-split'];
-
-const C = (s: string): SessionEvent => ({ type: 'data', from: 'client', data: Buffer.from(s, 'latin1') });
-const U = (s: string): SessionEvent => ({ type: 'data', from: 'upstream', data: Buffer.from(s, 'latin1') });
-const START: SessionEvent = { type: 'start', upstreamFacts: null };
-const scan = (id: number, result: ScanAction): SessionEvent => ({ type: 'scan-done', id, result });
-const CLEAN: ScanAction = { action: 'release', verdict: { kind: 'clean' } };
-
-/** Runs the playbook whole, then with every data event (unless marked) cut at every offset. */
-function play(setup: Setup, steps: Step[]): void {
-  const s = makeSession(setup);
-  steps.forEach(([ev, want], i) => assert.deepEqual(norm(s.handle(ev)), want, `step ${i}`));
-  steps.forEach(([ev, , mode], i) => {
-    if (ev.type !== 'data' || mode === 'no-split') return;
-    for (let k = 1; k < ev.data.length; k++) {
-      const t = makeSession(setup);
-      steps.forEach(([e2, want2], j) => {
-        if (j !== i) return assert.deepEqual(norm(t.handle(e2)), want2, `step ${j} (step ${i} split at ${k})`);
-        if (e2.type !== 'data') return;
-        const a = t.handle({ ...e2, data: e2.data.subarray(0, k) });
-        const b = t.handle({ ...e2, data: e2.data.subarray(k) });
-        assert.deepEqual(norm([...a, ...b]), want2, `step ${j} split at ${k}`);
-      });
-    }
-  });
-}
-
-const GREETING = '220 mx.test ESMTP Postfix\r\n';
-const EHLO_UP =
-  '250-mx.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN XOAUTH2\r\n' +
-  '250-AUTH=PLAIN LOGIN\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n';
-const EHLO_OUT =
-  '250-mx.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-AUTH PLAIN LOGIN XOAUTH2\r\n250-AUTH=PLAIN LOGIN\r\n' +
-  '250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250 SMTPUTF8\r\n';
-
-/** Steps that bring an implicit/implicit session to an authenticated, EHLO'd state. */
-const OPENED: Step[] = [
-  [START, []],
-  [U(GREETING), [`C: ${GREETING}`]],
-  [C('EHLO client.test\r\n'), ['U: EHLO client.test\r\n']],
-  [U(EHLO_UP), [`C: ${EHLO_OUT}`]],
-];
+import {
+  C,
+  CLEAN,
+  EHLO_OUT,
+  EHLO_UP,
+  GREETING,
+  OPENED,
+  START,
+  TXN,
+  U,
+  makeSession,
+  norm,
+  play,
+  scan,
+} from './playbook.js';
+import type { Setup } from './playbook.js';
 
 test('implicit both legs: greeting relayed, EHLO rewritten, AUTH continuation, clean message delivered', () => {
   play({}, [
@@ -281,13 +159,6 @@ test('STARTTLS is not offered on an implicit listener', () => {
   play({}, [...OPENED, [C('STARTTLS\r\n'), ['C: 502 5.5.1 mailshield: STARTTLS is not offered on this listener\r\n']]]);
 });
 
-const TXN: Step[] = [
-  [C('MAIL FROM:<a@test>\r\n'), ['U: MAIL FROM:<a@test>\r\n']],
-  [U('250 2.1.0 Ok\r\n'), ['C: 250 2.1.0 Ok\r\n']],
-  [C('RCPT TO:<b@test>\r\n'), ['U: RCPT TO:<b@test>\r\n']],
-  [U('250 2.1.5 Ok\r\n'), ['C: 250 2.1.5 Ok\r\n']],
-];
-
 test('infected: 554 5.7.1 with the detection, RSET upstream swallowed, next message delivered', () => {
   const reply = 'virus Eicar-Signature in attachment "eicar.com"; quarantine id q-42';
   play({}, [
@@ -421,23 +292,19 @@ test('HELO-only client works', () => {
   ]);
 });
 
-test('bare LF in DATA: refused 554 5.6.0 after the end, never scanned, session usable', () => {
+test('bare LF in DATA (Python smtplib): normalized to CRLF, scanned and delivered', () => {
   play({}, [
     ...OPENED,
     ...TXN,
     [C('DATA\r\n'), ['C: 354 End data with <CR><LF>.<CR><LF>\r\n', 'capture-start#1 outgoing']],
     [
-      C('Subject: x\r\n\r\nbad\nline\r\n.\r\nNOOP\r\n'),
-      [
-        'log MS_ERR_CLIENT_PROTOCOL',
-        'C: 554 5.6.0 mailshield: message refused: it contains a bare LF (SMTP requires CRLF line endings, RFC 5321 section 2.3.8); it was not sent. Fix the sending program or its line-ending setting\r\n',
-        'discard#1',
-        'U: RSET\r\n',
-      ],
+      C('Subject: x\n\nbad\nline\r\n.\r\nNOOP\r\n'),
+      ['D#1: Subject: x\r\n\r\nbad\r\nline\r\n', 'log MS_ERR_CLIENT_BARE_LINE_ENDING', 'capture-end#1'],
     ],
-    // NOOP waits for the reply to our RSET, which the client never sees.
-    [U('250 ok\r\n'), ['U: NOOP\r\n']],
-    [U('250 2.0.0 noop\r\n'), ['C: 250 2.0.0 noop\r\n']],
+    [scan(1, CLEAN), ['U: DATA\r\n']],
+    [U('354 go\r\n'), ['send-capture#1 upstream smtp-dot']],
+    // NOOP waits for the final reply.
+    [U('250 2.0.0 queued\r\n'), ['C: 250 2.0.0 queued\r\n', 'discard#1', 'U: NOOP\r\n']],
   ]);
 });
 

@@ -24,17 +24,21 @@
 //      The price is that a server-side DATA refusal arrives after the client sent its body, which is harmless.
 //      An infected message gets 554 5.7.1, a scanner failure 451 4.7.0, and the server gets RSET (its reply is
 //      swallowed) so the session stays usable for the next message.
-//   4. Bare line endings. RFC 5321 section 2.3.8 forbids a bare LF (or CR) in DATA. Normalising would change bytes
-//      under a DKIM signature, and passing them on invites SMTP smuggling (CVE-2023-51766 class: servers disagree on
-//      where "<LF>.<LF>" ends a message). So a message with a bare line ending is refused (554 5.6.0) and never
-//      scanned or sent. To stay in step with such a client we also accept "<LF>.<LF>" style terminators — but only
-//      ever to end a message that is refused anyway.
+//   4. Bare line endings and SMTP smuggling (CVE-2023-51766 class: servers disagree on where "<LF>.<LF>" ends a
+//      message, so bytes after a fake end can run as a second, forged transaction). The message ends only at
+//      <CR><LF>.<CR><LF>. Under smtp.bareLineEndings: normalize (the default) a bare LF or CR is a line end and
+//      becomes CRLF and a NUL is removed, then the driver dot-stuffs the message again for the server, so no client
+//      bytes can end the server's DATA early whatever its parser does (data-decoder.ts has the rules). The bytes
+//      scanned and quarantined are that normalized message, exactly what goes upstream. Under `reject` the first such
+//      byte gets 554 and the session closes: the client's idea of where the message ends is unknown, so we never
+//      go back to reading commands in the middle of its data.
 import { ShieldError } from '../../core/errors.js';
 import { log, send } from '../../core/session.js';
 import type { Session, SessionCommand, SessionEvent, SessionOptions } from '../../core/session.js';
 import type { ScanAction } from '../../scan/types.js';
 import { startsHandshakeRecord } from '../../tls/record.js';
 import { ClientFramer, ReplyFramer } from './framer.js';
+import type { BareKind } from './data-decoder.js';
 import type { ClientUnit, Reply } from './framer.js';
 import { R, oneLine, ours, rewriteEhlo, offersStartTls } from './replies.js';
 import { HeaderSniffer, signatureFor } from './signature.js';
@@ -441,9 +445,10 @@ class SmtpSession implements Session {
       }
       if (u.type === 'data-end') {
         this.capture!.dotLines = u.dotLines;
-        this.onDataEnd(u.size, u.tooBig, u.bareEol);
+        this.onDataEnd(u);
         continue;
       }
+      if (u.type === 'data-invalid') return this.onBareRefused(u.kind);
       if (!this.canProcess(u)) {
         this.held = u;
         return;
@@ -548,18 +553,26 @@ class SmtpSession implements Session {
     };
     this.toClient(R.dataGo);
     this.out.push({ type: 'capture-start', id, direction: 'outgoing' });
-    this.client.startData(this.sizeCap());
+    this.client.startData(this.sizeCap(), this.opts.config.smtp.bareLineEndings);
   }
 
-  private onDataEnd(size: number, tooBig: boolean, bareEol: 'LF' | 'CR' | null): void {
+  private onDataEnd(end: Extract<ClientUnit, { type: 'data-end' }>): void {
     const c = this.capture!;
-    if (c.failed || bareEol || tooBig) {
+    const { lf, cr, nul } = end.normalized;
+    if (lf + cr + nul > 0)
+      // Common and harmless (Python's smtplib sends LF), but worth a trace: it may also be a smuggling attempt.
+      this.out.push(
+        log('info', 'bare line endings normalized to CRLF', {
+          code: 'MS_ERR_CLIENT_BARE_LINE_ENDING',
+          bareLf: lf,
+          bareCr: cr,
+          nul,
+        }),
+      );
+    if (c.failed || end.tooBig) {
       if (c.failed) this.toClient(ours(451, '4.3.0', c.failed.toReplyText()));
-      else if (bareEol) {
-        this.out.push(log('warn', `message with a bare ${bareEol} refused`, { code: 'MS_ERR_CLIENT_PROTOCOL' }));
-        this.toClient(R.bareEol(bareEol));
-      } else {
-        this.out.push(log('warn', 'message too big', { code: 'MS_ERR_CLIENT_MESSAGE_TOO_LARGE', size }));
+      else {
+        this.out.push(log('warn', 'message too big', { code: 'MS_ERR_CLIENT_MESSAGE_TOO_LARGE', size: end.size }));
         this.toClient(R.tooBig(this.sizeCap()));
       }
       this.dropCapture(c.id);
@@ -568,6 +581,15 @@ class SmtpSession implements Session {
     }
     c.state = 'scanning';
     this.out.push({ type: 'capture-end', id: c.id });
+  }
+
+  /** smtp.bareLineEndings: reject. The server never saw DATA, so closing leaves nothing half-sent there. */
+  private onBareRefused(kind: BareKind): void {
+    this.out.push(
+      log('warn', `message with a bare ${kind} refused; closing`, { code: 'MS_ERR_CLIENT_BARE_LINE_ENDING' }),
+    );
+    this.toClient(R.bareRefused(kind));
+    this.closeAll();
   }
 
   private onScanDone(id: number, result: ScanAction): void {
