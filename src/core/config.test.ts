@@ -35,6 +35,12 @@ function configError(text: string): string {
   assert.fail('expected a config error');
 }
 
+test('smtp.bareLineEndings: normalize by default, reject accepted, anything else refused with the path', () => {
+  assert.equal(defaultConfig().smtp.bareLineEndings, 'normalize');
+  assert.equal(parseConfig('smtp:\n  bareLineEndings: reject\n', 'x.yaml').smtp.bareLineEndings, 'reject');
+  assert.match(configError('smtp:\n  bareLineEndings: allow\n'), /smtp\.bareLineEndings: expected .*normalize.*reject/);
+});
+
 test('an unknown key names the file and the key path', () => {
   const msg = configError('policy:\n  upstrem: strict\n');
   assert.match(msg, /\/etc\/ms\.yaml: unknown key policy\.upstrem/);
