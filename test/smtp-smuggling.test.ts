@@ -91,6 +91,40 @@ describe('SMTP smuggling against a real Postfix 3.7 (smtpd_forbid_bare_newline =
     await pf?.stop();
   });
 
+  test('smtp.bareLineEndings: reject answers 554 with the code at the fake end and closes; nothing is delivered', async () => {
+    const strict = await shieldFor(pf, { bareLineEndings: 'reject' });
+    try {
+      const marker = `reject-${Date.now()}`;
+      const sock = await rawConnect(strict.port('plain465'), false);
+      try {
+        await sock.read(/^220 .*\r\n/m);
+        sock.write('EHLO client.test\r\n');
+        await sock.read(/^250 .*\r\n/m);
+        sock.write(`AUTH PLAIN ${Buffer.from(`\0${pf.user}\0${pf.password}`).toString('base64')}\r\n`);
+        await sock.read(/^235 .*\r\n/m);
+        sock.write(`MAIL FROM:<${pf.user}>\r\nRCPT TO:<${pf.user}>\r\n`);
+        await sock.read(/^250 .*\r\n250 .*\r\n/m);
+        sock.write('DATA\r\n');
+        await sock.read(/^354 .*\r\n/m);
+        sock.write(attack(marker, '\n.\r\n'));
+        assert.match(
+          await sock.read(/^5\d\d .*\r\n/m),
+          /^554 5\.6\.0 mailshield: message refused: it contains a bare LF .*\(MS_ERR_CLIENT_BARE_LINE_ENDING\)\r\n$/,
+        );
+        // The connection ends; no reply to the smuggled commands (or to QUIT) ever comes.
+        await sock.closed();
+        assert.equal(sock.unread(), '');
+      } finally {
+        sock.close();
+      }
+      await waitFor(() => pf.queued() === 0, 'an empty Postfix queue');
+      assert.deepEqual(withSubject(pf, `first-${marker}`), []);
+      assert.deepEqual(withSubject(pf, `smuggled-${marker}`), []);
+    } finally {
+      await strict.shield.stop();
+    }
+  });
+
   FAKE_ENDS.forEach((v, i) => {
     test(`${v.name} direct to Postfix: the smuggled second message is delivered (the test can see it)`, async () => {
       const marker = `direct-${i}-${Date.now()}`;

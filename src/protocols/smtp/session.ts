@@ -31,7 +31,8 @@
 //      bytes can end the server's DATA early whatever its parser does (data-decoder.ts has the rules). The bytes
 //      scanned and quarantined are that normalized message, exactly what goes upstream. Under `reject` the first such
 //      byte gets 554 and the session closes: the client's idea of where the message ends is unknown, so we never
-//      go back to reading commands in the middle of its data.
+//      go back to reading commands in the middle of its data. (Normalizing keeps DKIM signatures valid: DKIM signs
+//      the CRLF form of a message, RFC 6376 section 5.3.)
 import { ShieldError } from '../../core/errors.js';
 import { log, send } from '../../core/session.js';
 import type { Session, SessionCommand, SessionEvent, SessionOptions } from '../../core/session.js';
@@ -586,7 +587,9 @@ class SmtpSession implements Session {
   /** smtp.bareLineEndings: reject. The server never saw DATA, so closing leaves nothing half-sent there. */
   private onBareRefused(kind: BareKind): void {
     this.out.push(
-      log('warn', `message with a bare ${kind} refused; closing`, { code: 'MS_ERR_CLIENT_BARE_LINE_ENDING' }),
+      log('warn', `message with ${kind === 'NUL' ? 'a NUL byte' : `a bare ${kind}`} refused; closing`, {
+        code: 'MS_ERR_CLIENT_BARE_LINE_ENDING',
+      }),
     );
     this.toClient(R.bareRefused(kind));
     this.closeAll();
