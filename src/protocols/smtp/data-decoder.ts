@@ -161,7 +161,9 @@ export class DataDecoder {
           if (nLf !== -1 && nLf < i) nLf = c.indexOf(LF, i);
           if (nNul !== -1 && nNul < i) nNul = c.indexOf(NUL, i);
           let p = c.length;
-          for (const q of [nCr, nLf, nNul]) if (q >= 0 && q < p) p = q;
+          if (nCr >= 0 && nCr < p) p = nCr;
+          if (nLf >= 0 && nLf < p) p = nLf;
+          if (nNul >= 0 && nNul < p) p = nNul;
           if (p === c.length) break scan;
           i = p;
           const s = c[p];
