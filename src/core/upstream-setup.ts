@@ -48,6 +48,8 @@ export class UpstreamSetupStepper<U> {
     private readonly dialect: SetupDialect<U>,
     private readonly timeoutMs: number,
     private readonly upstream: string,
+    /** Takes what the session's framer still buffers, for the go-ahead: returns how many bytes it dropped. */
+    private readonly drainPlain: () => number,
   ) {}
 
   /** The upstream is connected (and handshaken, for implicit TLS): the phase and its timer start. */
@@ -127,6 +129,8 @@ export class UpstreamSetupStepper<U> {
       case 'start-tls':
         this.state = 'tls';
         out.push({ type: 'start-tls', leg: 'upstream' });
+        // Whatever is already buffered after the go-ahead was sent in clear before TLS.
+        this.injected(this.drainPlain(), out);
         return { kind: 'pending' };
       case 'refused':
       case 'fail':

@@ -161,6 +161,7 @@ class ImapSession implements Session {
       new UpstreamSetup(opts.account.upstreamTls === 'starttls', this.upCaps, () => this.newTag()),
       opts.limits.upstreamGreetingTimeoutMs,
       opts.account.upstream,
+      () => this.upTok.drain().length,
     );
   }
 
@@ -338,8 +339,6 @@ class ImapSession implements Session {
   private runSetup(o: SetupOutcome, line: Buffer | null): void {
     switch (o.kind) {
       case 'pending':
-        // Right after the go-ahead: whatever is already buffered was sent in clear before TLS.
-        if (this.setup.awaitingTls) this.setup.injected(this.upTok.drain().length, this.out);
         return;
       case 'refused':
         if (line) this.out.push(send('client', line));

@@ -118,6 +118,7 @@ class Pop3Session implements Session {
       new Pop3UpstreamSetup(opts.account.upstreamTls === 'starttls', opts.account.upstream),
       opts.limits.upstreamGreetingTimeoutMs,
       opts.account.upstream,
+      () => this.upIn.drain().length,
     );
   }
 
@@ -508,8 +509,6 @@ class Pop3Session implements Session {
   private afterSetup(o: SetupOutcome, line: Line | null): void {
     switch (o.kind) {
       case 'pending':
-        // Right after the go-ahead: whatever is already buffered was sent in clear before TLS.
-        if (this.setup.awaitingTls) this.setup.injected(this.upIn.drain().length, this.out);
         return;
       case 'refused':
         // The server turned us away (or is not POP3): show the client its words and stop.

@@ -7,6 +7,7 @@ import { defaultConfig, validateConfig } from '../../core/config.js';
 import type { AccountConfig, Config } from '../../core/config.js';
 import { ShieldError } from '../../core/errors.js';
 import type { SessionCommand, SessionEvent } from '../../core/session.js';
+import { SETUP_TIMER } from '../../core/upstream-setup.js';
 import type { ScanAction } from '../../scan/types.js';
 import { createSmtpSession } from './session.js';
 
@@ -87,8 +88,13 @@ function norm(cmds: SessionCommand[]): string[] {
       case 'close':
         out.push(`close ${c.leg}`);
         break;
+      case 'set-timer':
+      case 'clear-timer':
+        // The upstream-setup timer runs in every transcript; setup-guards.test.ts asserts it.
+        if (c.name !== SETUP_TIMER) out.push(c.type);
+        break;
       default:
-        out.push(c.type);
+        out.push((c as SessionCommand).type);
     }
   }
   // Bytes streamed into a capture that is then dropped unfinished (bare LF, too big) never matter, and how many were
@@ -184,7 +190,7 @@ test('upstream STARTTLS: EHLO, STARTTLS, injected bytes discarded, then the clie
     [U('250-mx.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n'), ['U: STARTTLS\r\n']],
     [
       U('220 2.0.0 Ready to start TLS\r\n250 injected\r\n'),
-      ['log MS_ERR_UPSTREAM_STARTTLS_INJECTION', 'start-tls upstream'],
+      ['start-tls upstream', 'log MS_ERR_UPSTREAM_STARTTLS_INJECTION'],
       'no-split',
     ],
     [{ type: 'tls-ready', leg: 'upstream' }, [`C: ${GREETING}`]],
@@ -271,8 +277,8 @@ test('client STARTTLS: plaintext injected after STARTTLS is discarded', () => {
   s.handle(U(GREETING));
   assert.deepEqual(norm(s.handle(C('STARTTLS\r\nMAIL FROM:<evil@x>\r\n'))), [
     'C: 220 2.0.0 Ready to start TLS\r\n',
-    'log MS_ERR_CLIENT_STARTTLS_INJECTION',
     'start-tls client',
+    'log MS_ERR_CLIENT_STARTTLS_INJECTION',
   ]);
   assert.deepEqual(norm(s.handle({ type: 'tls-ready', leg: 'client' })), []);
 });
