@@ -59,6 +59,11 @@ export type SessionCommand =
 
 export interface Session {
   handle(event: SessionEvent): SessionCommand[];
+  /**
+   * What the client is told, in its own protocol, when the session or the driver fails internally (session-guard.ts
+   * sends it, logs, discards every capture and closes). Must not depend on the session's state: it may be broken.
+   */
+  internalErrorReply(error: ShieldError): string | Buffer;
 }
 
 export const send = (to: Leg, data: string | Buffer): SessionCommand => ({

@@ -10,6 +10,7 @@ import type { Limits } from '../core/limits.js';
 import type { Logger } from '../core/logger.js';
 import type { Leg, Session, SessionCommand, SessionEvent, SessionOptions } from '../core/session.js';
 import { DotStuffer } from '../core/dot-stuffing.js';
+import { GuardedSession } from '../core/session-guard.js';
 import type { ScanAction, Scanner } from '../scan/types.js';
 import type { EventStore } from '../store/events.js';
 import type { ClientHelloInfo, LeafSource, UpstreamHandshakeFacts } from '../tls/facts.js';
@@ -53,7 +54,7 @@ export function newConnectionId(): string {
 
 export class Connection {
   readonly id = newConnectionId();
-  private session!: Session;
+  private session: GuardedSession | null = null;
   private readonly sockets: Record<Leg, Duplex | null> = { client: null, upstream: null };
   private readonly queues: Record<Leg, OutQueue>;
   private readonly captures = new Map<number, Capture>();
@@ -102,13 +103,14 @@ export class Connection {
       this.outcome = 'client-tls-refused';
       return this.finish();
     }
-    this.session = this.deps.createSession({
+    const inner: Session = this.deps.createSession({
       connId: this.id,
       account,
       config: this.deps.config,
       limits: this.deps.limits,
       clientSecure: account.clientTls === 'implicit',
     });
+    this.session = new GuardedSession(inner, account.protocol);
     this.attach('client', client);
     if (upstream.socket) this.attach('upstream', upstream.socket);
     this.touch();
@@ -239,17 +241,26 @@ export class Connection {
   }
 
   private feed(event: SessionEvent): void {
-    if (this.closed && event.type !== 'scan-done') return;
-    let cmds: SessionCommand[];
+    if (!this.session || (this.closed && event.type !== 'scan-done')) return;
+    // The guard catches a throwing session; a throwing command is the driver's own fault, answered the same way.
     try {
-      cmds = this.session.handle(event);
+      for (const c of this.session.handle(event)) this.exec(c);
     } catch (e) {
-      // A session bug must not take the process down; it ends this connection with a logged internal error.
-      this.logError(asShieldError(e));
-      this.close('both');
-      return;
+      this.internalFailure(e, `driver, on a ${event.type} event`);
     }
-    for (const c of cmds) this.exec(c);
+  }
+
+  /** An unexpected error: the client is told in its protocol (session-guard.ts), the connection closes. */
+  private internalFailure(e: unknown, where: string): void {
+    this.outcome = 'MS_ERR_INTERNAL';
+    this.record(() => this.deps.events?.error(this.id, this.deps.account.name, asShieldError(e)));
+    const cmds = this.session?.fail(e, where) ?? [];
+    try {
+      for (const c of cmds) this.exec(c);
+    } catch (again) {
+      this.log.error({ err: again instanceof Error ? again.message : String(again) }, 'internal error while closing');
+    }
+    this.close('both');
   }
 
   private exec(c: SessionCommand): void {
@@ -261,7 +272,7 @@ export class Connection {
         // Stop reading now, synchronously: bytes that arrive from here on belong to the TLS handshake, not to the
         // session (a ClientHello split across reads must reach the TLS layer whole).
         this.stopReading(c.leg);
-        void this.startTls(c.leg, c.pending);
+        this.startTls(c.leg, c.pending).catch((e: unknown) => this.internalFailure(e, `${c.leg} STARTTLS upgrade`));
         return;
       case 'capture-start':
         this.captures.set(c.id, {
@@ -279,7 +290,7 @@ export class Connection {
         return;
       }
       case 'capture-end': {
-        const p = this.scan(c.id);
+        const p = this.scan(c.id).catch((e: unknown) => this.internalFailure(e, 'scan'));
         this.scansInFlight.add(p);
         void p.finally(() => this.scansInFlight.delete(p));
         return;
@@ -465,10 +476,8 @@ export class Connection {
     this.closed = true;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     for (const t of this.timers.values()) clearTimeout(t);
-    for (const [id, cap] of this.captures) {
-      cap.discardRequested = true;
-      this.maybeDiscard(id, cap);
-    }
+    // The registry discards what the session left live; spools still being read go once their readers finish.
+    for (const c of this.session?.end() ?? []) this.exec(c);
     // end() flushes what TLS still holds (the explanation a refused client must read); destroy only after a grace
     // period, for peers that never close their side.
     for (const sock of [this.sockets.client, this.sockets.upstream, this.raw]) {

@@ -31,7 +31,16 @@ import { capabilitiesIn, rewriteCapabilityLine, ServerCapabilities } from './cap
 import { addUidToFetch, commandHead, mailboxKey, partialCounts, type CommandHead } from './command.js';
 import { contentItem, fetchStart, FetchItemParser, noticePart, type ContentItem } from './fetch.js';
 import { Ordered, type Group, type Slot } from './ordered.js';
-import { bye, byePlain, continuation, keepalive, literalMarker, shieldTagged, tagged } from './replies.js';
+import {
+  bye,
+  byePlain,
+  byeUnavailable,
+  continuation,
+  keepalive,
+  literalMarker,
+  shieldTagged,
+  tagged,
+} from './replies.js';
 import { ImapTokenizer, type LiteralSpec, type Token } from './tokenizer.js';
 import { UpstreamSetup } from './upstream-setup.js';
 import { cachedVerdict, scanFailureText, VerdictCache, type CachedVerdict } from './verdict-cache.js';
@@ -163,6 +172,10 @@ class ImapSession implements Session {
       opts.account.upstream,
       () => this.upTok.drain().length,
     );
+  }
+
+  internalErrorReply(error: ShieldError): string {
+    return byeUnavailable(error.toReplyText());
   }
 
   handle(event: SessionEvent): SessionCommand[] {

@@ -122,6 +122,10 @@ class Pop3Session implements Session {
     );
   }
 
+  internalErrorReply(error: ShieldError): Buffer {
+    return R.internalError(error);
+  }
+
   handle(event: SessionEvent): SessionCommand[] {
     this.out = [];
     if (this.phase === 'closed') return [];

@@ -107,17 +107,13 @@ class SmtpSession implements Session {
 
   handle(ev: SessionEvent): SessionCommand[] {
     this.out = [];
-    try {
-      this.dispatch(ev);
-    } catch (e) {
-      // A bug must end one session with a reply, never the process.
-      this.out.push(log('error', 'smtp session internal error', { code: 'MS_ERR_INTERNAL', error: String(e) }));
-      if (this.phase !== 'closed') {
-        this.toClient(ours(421, '4.3.0', 'internal error; try again (MS_ERR_INTERNAL)'));
-        this.closeAll();
-      }
-    }
+    // A throw here reaches the shared guard (src/core/session-guard.ts), which answers with internalErrorReply.
+    this.dispatch(ev);
     return this.out;
+  }
+
+  internalErrorReply(error: ShieldError): string {
+    return ours(421, '4.3.0', error.toReplyText());
   }
 
   private dispatch(ev: SessionEvent): void {
