@@ -2,6 +2,7 @@
 // out the session's commands (writes, STARTTLS upgrades, capture spooling, scans, timers, logs). All protocol logic
 // lives in the session; this file only does I/O.
 import { randomBytes } from 'node:crypto';
+import diagnostics from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AccountConfig, Config } from '../core/config.js';
@@ -15,7 +16,7 @@ import type { ScanAction, Scanner } from '../scan/types.js';
 import type { EventStore } from '../store/events.js';
 import type { ClientHelloInfo, LeafSource, UpstreamHandshakeFacts } from '../tls/facts.js';
 import { acceptClientTls } from './client-tls.js';
-import { OutQueue } from './out-queue.js';
+import { OUT_HIGH_WATER, OUT_LOW_WATER, OutQueue } from './out-queue.js';
 import { Spool } from './spool.js';
 import { connectUpstreamTcp, upgradeUpstreamTls, type UpstreamTarget } from './upstream.js';
 
@@ -48,6 +49,28 @@ interface Capture {
 /** Unwritten spool bytes per capture before the sending leg is paused; a few batches of the spool writer. */
 const SPOOL_BACKLOG_LIMIT = 4 * 1024 * 1024;
 
+/** Why a leg is not being read; it is read again only when no reason is left. */
+type HoldReason = 'spool' | 'peer-queue';
+
+/** Flow-control changes, for tests and metrics: `{ conn, leg, reasons, queued: { client, upstream } }`. */
+export const flowChannel = diagnostics.channel('mailshield:flow');
+
+export interface FlowState {
+  held: Record<Leg, HoldReason[]>;
+  queued: Record<Leg, number>;
+}
+
+export interface FlowEvent {
+  conn: string;
+  leg: Leg;
+  reasons: HoldReason[];
+  queued: Record<Leg, number>;
+  /** The connection's flow state now, for a subscriber that looks again later. */
+  current: () => FlowState;
+}
+
+const otherLeg = (leg: Leg): Leg => (leg === 'client' ? 'upstream' : 'client');
+
 export function newConnectionId(): string {
   return randomBytes(5).toString('hex');
 }
@@ -57,6 +80,7 @@ export class Connection {
   private session: GuardedSession | null = null;
   private readonly sockets: Record<Leg, Duplex | null> = { client: null, upstream: null };
   private readonly queues: Record<Leg, OutQueue>;
+  private readonly holds: Record<Leg, Set<HoldReason>> = { client: new Set(), upstream: new Set() };
   private readonly captures = new Map<number, Capture>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly scansInFlight = new Set<Promise<void>>();
@@ -74,9 +98,16 @@ export class Connection {
     private readonly deps: ConnectionDeps,
   ) {
     this.log = deps.log.child({ conn: this.id, account: deps.account.name });
+    // A leg's queue above its high-water mark stops reading from the other leg, whose bytes would only add to it.
+    const pressure = (leg: Leg) => ({
+      high: OUT_HIGH_WATER,
+      low: OUT_LOW_WATER,
+      onChange: (over: boolean) =>
+        over ? this.hold(otherLeg(leg), 'peer-queue') : this.release(otherLeg(leg), 'peer-queue'),
+    });
     this.queues = {
-      client: new OutQueue((e) => this.fail('client', e)),
-      upstream: new OutQueue((e) => this.fail('upstream', e)),
+      client: new OutQueue((e) => this.fail('client', e), pressure('client')),
+      upstream: new OutQueue((e) => this.fail('upstream', e), pressure('upstream')),
     };
   }
 
@@ -180,26 +211,60 @@ export class Connection {
       this.bytesIn[leg] += data.length;
       this.touch();
       this.feed({ type: 'data', from: leg, data });
-      this.holdBackIfSpoolBehind(leg, sock);
+      this.holdBackIfSpoolBehind(leg);
     });
     sock.once('close', () => this.onClosed(leg, sock));
     sock.on('error', (e: Error) => this.log.debug({ leg, err: e.message }, 'socket error'));
     this.queues[leg].attach(sock);
-    sock.resume();
+    if (this.holds[leg].size === 0) sock.resume();
+  }
+
+  /** Stops reading `leg` for `reason` (the kernel's window then slows its sender). */
+  private hold(leg: Leg, reason: HoldReason): void {
+    if (this.holds[leg].has(reason)) return;
+    this.holds[leg].add(reason);
+    this.sockets[leg]?.pause();
+    this.publishFlow(leg);
+  }
+
+  /** Drops one reason; the leg is read again once none is left and nothing else (STARTTLS, close) took it over. */
+  private release(leg: Leg, reason: HoldReason): void {
+    if (!this.holds[leg].delete(reason)) return;
+    const sock = this.sockets[leg];
+    if (this.holds[leg].size === 0 && sock && !this.closed && !this.upgrading[leg] && sock.listenerCount('data') > 0)
+      sock.resume();
+    this.publishFlow(leg);
+  }
+
+  private publishFlow(leg: Leg): void {
+    if (!flowChannel.hasSubscribers) return;
+    const ev: FlowEvent = {
+      conn: this.id,
+      leg,
+      reasons: [...this.holds[leg]],
+      queued: { client: this.queues.client.level, upstream: this.queues.upstream.level },
+      current: () => this.flowState(),
+    };
+    flowChannel.publish(ev);
+  }
+
+  /** For tests and metrics: which legs are held, and how much waits in each output queue. */
+  flowState(): FlowState {
+    return {
+      held: { client: [...this.holds.client], upstream: [...this.holds.upstream] },
+      queued: { client: this.queues.client.level, upstream: this.queues.upstream.level },
+    };
   }
 
   /**
    * A fast peer can deliver a message faster than the disk takes it. Rather than let the backlog grow in memory (bench
    * W8 saw 15 MB), stop reading from that leg until the spool has caught up.
    */
-  private holdBackIfSpoolBehind(leg: Leg, sock: Duplex): void {
+  private holdBackIfSpoolBehind(leg: Leg): void {
     for (const cap of this.captures.values()) {
       if (cap.spool.backlog < SPOOL_BACKLOG_LIMIT) continue;
-      sock.pause();
-      void cap.spool.whenBelow(SPOOL_BACKLOG_LIMIT / 2).then(() => {
-        // Resume only if nothing else (a STARTTLS upgrade, a close) took the socket over meanwhile.
-        if (this.sockets[leg] === sock && !this.closed && sock.listenerCount('data') > 0) sock.resume();
-      });
+      this.hold(leg, 'spool');
+      void cap.spool.whenBelow(SPOOL_BACKLOG_LIMIT / 2).then(() => this.release(leg, 'spool'));
       return;
     }
   }
