@@ -5,7 +5,16 @@ import { OutQueue } from './out-queue.js';
 
 test('the queue reports rising above the high-water mark once, and falling to the low one once', async () => {
   const changes: boolean[] = [];
-  const q = new OutQueue((e) => assert.fail(String(e)), { high: 100, low: 20, onChange: (over) => changes.push(over) });
+  let fell: () => void = () => undefined;
+  const below = new Promise<void>((r) => (fell = r));
+  const q = new OutQueue((e) => assert.fail(String(e)), {
+    high: 100,
+    low: 20,
+    onChange: (over) => {
+      changes.push(over);
+      if (!over) fell();
+    },
+  });
   // A socket that nobody reads: writes stay in its buffer, later items in the queue.
   const sock = new PassThrough({ highWaterMark: 16 });
   q.attach(sock);
@@ -14,7 +23,7 @@ test('the queue reports rising above the high-water mark once, and falling to th
   assert.ok(q.level > 100 && q.overHighWater);
   q.write(Buffer.alloc(10));
   assert.deepEqual(changes, [true], 'reported once while above');
-  // The reader drains everything: the level falls to 0 and the queue says so once.
+  // The reader drains everything: the level falls to the low mark and the queue says so once.
   sock.resume();
   await q.drained();
   await below;
