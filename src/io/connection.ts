@@ -111,7 +111,21 @@ export class Connection {
     };
   }
 
+  /** Runs the connection to its end; an unexpected error is answered and logged here, never thrown at the server. */
   async run(): Promise<void> {
+    try {
+      await this.runLegs();
+    } catch (e) {
+      this.internalFailure(e, 'connection set-up');
+      if (!this.session) {
+        this.raw.destroy();
+        this.finish();
+      }
+    }
+    return this.done;
+  }
+
+  private async runLegs(): Promise<void> {
     const { account } = this.deps;
     const clientAddress = `${this.raw.remoteAddress ?? '?'}:${this.raw.remotePort ?? 0}`;
     this.log.info({ client: clientAddress, listen: this.deps.listen }, 'connection opened');
