@@ -19,9 +19,18 @@ async function pop3Login(t: TlsTarget, l: Login): Promise<Wire> {
   return w;
 }
 
-/** RETR 1..count, one at a time, as mail clients do. */
-export async function pop3Download(t: TlsTarget, l: Login, count: number): Promise<number> {
+/**
+ * RETR 1..count, one at a time, as mail clients do. `readBytesPerSec` makes a slow client (a phone on a bad link): it
+ * stops reading after each 256 KiB and resumes when its budget allows, so the relay has to hold back its sender.
+ */
+export async function pop3Download(
+  t: TlsTarget,
+  l: Login,
+  count: number,
+  opts: { readBytesPerSec?: number } = {},
+): Promise<number> {
   const w = await pop3Login(t, l);
+  if (opts.readBytesPerSec) throttle(w, opts.readBytesPerSec);
   let bytes = 0;
   try {
     for (let i = 1; i <= count; i++) {
@@ -34,6 +43,22 @@ export async function pop3Download(t: TlsTarget, l: Login, count: number): Promi
     w.close();
   }
   return bytes;
+}
+
+function throttle(w: Wire, bytesPerSec: number): void {
+  const step = 256 * 1024;
+  const t0 = performance.now();
+  let read = 0;
+  let nextPause = step;
+  w.sock.on('data', (c: Buffer) => {
+    read += c.length;
+    if (read < nextPause) return;
+    nextPause = read + step;
+    const due = (read / bytesPerSec) * 1000 - (performance.now() - t0);
+    if (due <= 0) return;
+    w.sock.pause();
+    setTimeout(() => w.sock.resume(), due);
+  });
 }
 
 async function imapLogin(t: TlsTarget, l: Login, mailbox = 'INBOX'): Promise<Wire> {

@@ -22,12 +22,23 @@ export interface MemoryRow {
 export interface MemoryResult {
   bytes: number;
   rows: Map<MemoryTarget, MemoryRow | Skip>;
+  /** The same download by a client that reads at `slowBytesPerSec` (shield only): flow control at work. */
+  slow: Map<'shield' | 'shield-noscan', MemoryRow>;
+  slowBytesPerSec: number;
 }
+
+/** Well below the relay's speed (hundreds of MB/s), so without flow control the shield would have to buffer. */
+export const SLOW_CLIENT_BYTES_PER_SEC = 20 * 1024 * 1024;
 
 export async function runMemory(env: Env): Promise<MemoryResult> {
   const pki = testPki();
   const acct = [shieldAccount('pop3', 'pop3', env.dovecot.pop3sPort, pki.caCert)];
   const fresh: Record<'shield' | 'shield-noscan', ShieldProc> = {
+    shield: await startShieldProc(acct, { scanOff: false }),
+    'shield-noscan': await startShieldProc(acct, { scanOff: true }),
+  };
+  // The slow client gets its own fresh processes too, so the fast runs' heap does not hide its growth.
+  const freshSlow: Record<'shield' | 'shield-noscan', ShieldProc> = {
     shield: await startShieldProc(acct, { scanOff: false }),
     'shield-noscan': await startShieldProc(acct, { scanOff: true }),
   };
@@ -44,6 +55,10 @@ export async function runMemory(env: Env): Promise<MemoryResult> {
     return { pid: bridge.pids.pop3!, target: { ...tt, port: bridge.ports.pop3!, ca } };
   };
   const rows = new Map<MemoryTarget, MemoryRow | Skip>();
+  const slow = new Map<'shield' | 'shield-noscan', MemoryRow>([
+    ['shield', { growth: [], base: [], ms: [] }],
+    ['shield-noscan', { growth: [], base: [], ms: [] }],
+  ]);
   for (const t of MEMORY_TARGETS) {
     const w = where(t);
     rows.set(t, 'skip' in w ? w : { growth: [], base: [], ms: [] });
@@ -67,10 +82,33 @@ export async function runMemory(env: Env): Promise<MemoryResult> {
           row.error = e instanceof Error ? e.message : String(e);
         }
       }
+      for (const [t, row] of slow) {
+        if (row.error) continue;
+        const p = freshSlow[t];
+        const target: TlsTarget = { port: p.port('pop3'), servername: 'localhost', ca: p.caPem };
+        try {
+          const t0 = performance.now();
+          const { base, peak, v } = await peakDuring(p.pid, () =>
+            pop3Download(target, { user: 'w8', pass: PASS }, 1, { readBytesPerSec: SLOW_CLIENT_BYTES_PER_SEC }),
+          );
+          row.ms.push(performance.now() - t0);
+          if (Math.abs(v - env.plan.w8.size) > 4096) throw new Error(`moved ${v} bytes`);
+          row.growth.push(peak - base);
+          row.base.push(base);
+        } catch (e) {
+          row.error = e instanceof Error ? e.message : String(e);
+        }
+      }
     }
-    return { bytes: env.plan.w8.size, rows };
+    return { bytes: env.plan.w8.size, rows, slow, slowBytesPerSec: SLOW_CLIENT_BYTES_PER_SEC };
   } finally {
-    await Promise.all([fresh.shield.stop(), fresh['shield-noscan'].stop(), mitm?.stop()]);
+    await Promise.all([
+      fresh.shield.stop(),
+      fresh['shield-noscan'].stop(),
+      freshSlow.shield.stop(),
+      freshSlow['shield-noscan'].stop(),
+      mitm?.stop(),
+    ]);
   }
 }
 

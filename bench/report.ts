@@ -162,6 +162,16 @@ function checks(r: RunReport): Check[] {
         met: ok(g < 64 << 20, g),
       });
     }
+    const slow = r.memory.slow.get('shield');
+    if (slow && !slow.error && slow.growth.length) {
+      const g = Math.max(...slow.growth);
+      out.push({
+        workload: 'W8 slow client',
+        target: 'peak RSS growth < 64 MB',
+        landed: `${fmtMB(g)} MB`,
+        met: ok(g < 64 << 20, g),
+      });
+    }
   }
   return out;
 }
@@ -270,6 +280,21 @@ export function renderReport(r: RunReport): string {
                   fmtMs(median(x.ms)),
                   String(x.growth.length),
                 ],
+        ),
+      );
+      s += `\n\nSlow client: the same download by a client that reads ${fmtMB(m.slowBytesPerSec)} MB/s (pauses after each 256 KiB). The shield stops reading the server while its queue to the client is above 1 MiB (\`src/io/out-queue.ts\`).\n\n`;
+      s += table(
+        ['relay', 'peak RSS growth MB (max of runs)', 'RSS before MB', 'transfer ms (median)', 'n'],
+        [...m.slow].map(([t, x]) =>
+          x.error
+            ? [TARGET_LABEL[t], `failed: ${x.error}`, '', '', '']
+            : [
+                TARGET_LABEL[t],
+                fmtMB(Math.max(...x.growth)),
+                fmtMB(median(x.base)),
+                fmtMs(median(x.ms)),
+                String(x.growth.length),
+              ],
         ),
       );
     }

@@ -55,6 +55,7 @@ const limitsSchema = z.strictObject({
   spoolThresholdBytes: z.number().int().min(0).default(DEFAULT_LIMITS.spoolThresholdBytes),
   clientHandshakeTimeoutMs: z.number().int().min(100).default(DEFAULT_LIMITS.clientHandshakeTimeoutMs),
   upstreamConnectTimeoutMs: z.number().int().min(100).default(DEFAULT_LIMITS.upstreamConnectTimeoutMs),
+  upstreamGreetingTimeoutMs: z.number().int().min(100).default(DEFAULT_LIMITS.upstreamGreetingTimeoutMs),
   idleTimeoutMs: z.number().int().min(1000).default(DEFAULT_LIMITS.idleTimeoutMs),
   scanKeepaliveMs: z.number().int().min(100).default(DEFAULT_LIMITS.scanKeepaliveMs),
 });

@@ -138,6 +138,12 @@ export const ERROR_CODES = {
     temporary: true,
     summary: 'The mail server did not answer in time.',
   },
+  MS_ERR_UPSTREAM_GREETING_TIMEOUT: {
+    side: 'upstream',
+    kind: 'unavailable',
+    temporary: true,
+    summary: 'The mail server did not greet, or did not finish the setup (CAPA/EHLO/CAPABILITY, STARTTLS), in time.',
+  },
   MS_ERR_UPSTREAM_TLS_VERSION: {
     side: 'upstream',
     kind: 'incompatible',

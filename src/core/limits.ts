@@ -14,6 +14,12 @@ export interface Limits {
   clientHandshakeTimeoutMs: number;
   /** Time to connect to and handshake with the upstream. */
   upstreamConnectTimeoutMs: number;
+  /**
+   * Time from a connected (and, for implicit TLS, handshaken) upstream to the end of its setup: the greeting, and for
+   * upstreamTls: starttls also CAPA/EHLO/CAPABILITY, STARTTLS and that handshake. A server that accepts the connection
+   * and never greets would otherwise hold the client until idleTimeoutMs.
+   */
+  upstreamGreetingTimeoutMs: number;
   /** A session with no traffic either way for this long is closed. IMAP IDLE needs at least 30 minutes (RFC 2177). */
   idleTimeoutMs: number;
   /** Interval of keepalives (IMAP `* OK`, POP3 none) sent to a client while a large message is being scanned. */
@@ -27,6 +33,15 @@ export const DEFAULT_LIMITS: Limits = {
   spoolThresholdBytes: 4 * 1024 * 1024,
   clientHandshakeTimeoutMs: 15_000,
   upstreamConnectTimeoutMs: 20_000,
+  upstreamGreetingTimeoutMs: 30_000,
   idleTimeoutMs: 31 * 60_000,
   scanKeepaliveMs: 10_000,
 };
+
+/**
+ * Client bytes a session may hold unread: before the greeting, behind STARTTLS, or pipelined ahead of their replies.
+ * A pipelining client needs a few lines and a ClientHello a few KB; more is a client that does not wait its turn.
+ */
+export function heldClientInputBytes(limits: Pick<Limits, 'maxLineBytes'>): number {
+  return 4 * limits.maxLineBytes;
+}

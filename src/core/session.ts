@@ -49,7 +49,8 @@ export type SessionCommand =
   | { type: 'capture-end'; id: number }
   /** Stream capture `id` (the original, or the bytes a `release` action carried) to a leg with the given framing. */
   | { type: 'send-capture'; id: number; to: Leg; framing: Framing; prefix?: Buffer; suffix?: Buffer }
-  /** Drop capture `id` and its spool file. Always sent when a capture is no longer needed, complete or not. */
+  /** Drop capture `id` and its spool file once the session no longer needs it. The capture registry
+   * (capture-registry.ts) passes the first one on, drops repeats, and sweeps whatever is live when the session ends. */
   | { type: 'capture-discard'; id: number }
   | { type: 'close'; leg: Leg | 'both' }
   | { type: 'set-timer'; name: string; ms: number }
@@ -59,6 +60,11 @@ export type SessionCommand =
 
 export interface Session {
   handle(event: SessionEvent): SessionCommand[];
+  /**
+   * What the client is told, in its own protocol, when the session or the driver fails internally (session-guard.ts
+   * sends it, logs, discards every capture and closes). Must not depend on the session's state: it may be broken.
+   */
+  internalErrorReply(error: ShieldError): string | Buffer;
 }
 
 export const send = (to: Leg, data: string | Buffer): SessionCommand => ({

@@ -2,6 +2,7 @@
 // out the session's commands (writes, STARTTLS upgrades, capture spooling, scans, timers, logs). All protocol logic
 // lives in the session; this file only does I/O.
 import { randomBytes } from 'node:crypto';
+import diagnostics from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AccountConfig, Config } from '../core/config.js';
@@ -10,11 +11,12 @@ import type { Limits } from '../core/limits.js';
 import type { Logger } from '../core/logger.js';
 import type { Leg, Session, SessionCommand, SessionEvent, SessionOptions } from '../core/session.js';
 import { DotStuffer } from '../core/dot-stuffing.js';
+import { GuardedSession } from '../core/session-guard.js';
 import type { ScanAction, Scanner } from '../scan/types.js';
 import type { EventStore } from '../store/events.js';
 import type { ClientHelloInfo, LeafSource, UpstreamHandshakeFacts } from '../tls/facts.js';
 import { acceptClientTls } from './client-tls.js';
-import { OutQueue } from './out-queue.js';
+import { OUT_HIGH_WATER, OUT_LOW_WATER, OutQueue } from './out-queue.js';
 import { Spool } from './spool.js';
 import { connectUpstreamTcp, upgradeUpstreamTls, type UpstreamTarget } from './upstream.js';
 
@@ -47,15 +49,38 @@ interface Capture {
 /** Unwritten spool bytes per capture before the sending leg is paused; a few batches of the spool writer. */
 const SPOOL_BACKLOG_LIMIT = 4 * 1024 * 1024;
 
+/** Why a leg is not being read; it is read again only when no reason is left. */
+type HoldReason = 'spool' | 'peer-queue';
+
+/** Flow-control changes, for tests and metrics: `{ conn, leg, reasons, queued: { client, upstream } }`. */
+export const flowChannel = diagnostics.channel('mailshield:flow');
+
+export interface FlowState {
+  held: Record<Leg, HoldReason[]>;
+  queued: Record<Leg, number>;
+}
+
+export interface FlowEvent {
+  conn: string;
+  leg: Leg;
+  reasons: HoldReason[];
+  queued: Record<Leg, number>;
+  /** The connection's flow state now, for a subscriber that looks again later. */
+  current: () => FlowState;
+}
+
+const otherLeg = (leg: Leg): Leg => (leg === 'client' ? 'upstream' : 'client');
+
 export function newConnectionId(): string {
   return randomBytes(5).toString('hex');
 }
 
 export class Connection {
   readonly id = newConnectionId();
-  private session!: Session;
+  private session: GuardedSession | null = null;
   private readonly sockets: Record<Leg, Duplex | null> = { client: null, upstream: null };
   private readonly queues: Record<Leg, OutQueue>;
+  private readonly holds: Record<Leg, Set<HoldReason>> = { client: new Set(), upstream: new Set() };
   private readonly captures = new Map<number, Capture>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly scansInFlight = new Set<Promise<void>>();
@@ -73,13 +98,34 @@ export class Connection {
     private readonly deps: ConnectionDeps,
   ) {
     this.log = deps.log.child({ conn: this.id, account: deps.account.name });
+    // A leg's queue above its high-water mark stops reading from the other leg, whose bytes would only add to it.
+    const pressure = (leg: Leg) => ({
+      high: OUT_HIGH_WATER,
+      low: OUT_LOW_WATER,
+      onChange: (over: boolean) =>
+        over ? this.hold(otherLeg(leg), 'peer-queue') : this.release(otherLeg(leg), 'peer-queue'),
+    });
     this.queues = {
-      client: new OutQueue((e) => this.fail('client', e)),
-      upstream: new OutQueue((e) => this.fail('upstream', e)),
+      client: new OutQueue((e) => this.fail('client', e), pressure('client')),
+      upstream: new OutQueue((e) => this.fail('upstream', e), pressure('upstream')),
     };
   }
 
+  /** Runs the connection to its end; an unexpected error is answered and logged here, never thrown at the server. */
   async run(): Promise<void> {
+    try {
+      await this.runLegs();
+    } catch (e) {
+      this.internalFailure(e, 'connection set-up');
+      if (!this.session) {
+        this.raw.destroy();
+        this.finish();
+      }
+    }
+    return this.done;
+  }
+
+  private async runLegs(): Promise<void> {
     const { account } = this.deps;
     const clientAddress = `${this.raw.remoteAddress ?? '?'}:${this.raw.remotePort ?? 0}`;
     this.log.info({ client: clientAddress, listen: this.deps.listen }, 'connection opened');
@@ -102,13 +148,14 @@ export class Connection {
       this.outcome = 'client-tls-refused';
       return this.finish();
     }
-    this.session = this.deps.createSession({
+    const inner: Session = this.deps.createSession({
       connId: this.id,
       account,
       config: this.deps.config,
       limits: this.deps.limits,
       clientSecure: account.clientTls === 'implicit',
     });
+    this.session = new GuardedSession(inner, account.protocol);
     this.attach('client', client);
     if (upstream.socket) this.attach('upstream', upstream.socket);
     this.touch();
@@ -178,26 +225,60 @@ export class Connection {
       this.bytesIn[leg] += data.length;
       this.touch();
       this.feed({ type: 'data', from: leg, data });
-      this.holdBackIfSpoolBehind(leg, sock);
+      this.holdBackIfSpoolBehind(leg);
     });
     sock.once('close', () => this.onClosed(leg, sock));
     sock.on('error', (e: Error) => this.log.debug({ leg, err: e.message }, 'socket error'));
     this.queues[leg].attach(sock);
-    sock.resume();
+    if (this.holds[leg].size === 0) sock.resume();
+  }
+
+  /** Stops reading `leg` for `reason` (the kernel's window then slows its sender). */
+  private hold(leg: Leg, reason: HoldReason): void {
+    if (this.holds[leg].has(reason)) return;
+    this.holds[leg].add(reason);
+    this.sockets[leg]?.pause();
+    this.publishFlow(leg);
+  }
+
+  /** Drops one reason; the leg is read again once none is left and nothing else (STARTTLS, close) took it over. */
+  private release(leg: Leg, reason: HoldReason): void {
+    if (!this.holds[leg].delete(reason)) return;
+    const sock = this.sockets[leg];
+    if (this.holds[leg].size === 0 && sock && !this.closed && !this.upgrading[leg] && sock.listenerCount('data') > 0)
+      sock.resume();
+    this.publishFlow(leg);
+  }
+
+  private publishFlow(leg: Leg): void {
+    if (!flowChannel.hasSubscribers) return;
+    const ev: FlowEvent = {
+      conn: this.id,
+      leg,
+      reasons: [...this.holds[leg]],
+      queued: { client: this.queues.client.level, upstream: this.queues.upstream.level },
+      current: () => this.flowState(),
+    };
+    flowChannel.publish(ev);
+  }
+
+  /** For tests and metrics: which legs are held, and how much waits in each output queue. */
+  flowState(): FlowState {
+    return {
+      held: { client: [...this.holds.client], upstream: [...this.holds.upstream] },
+      queued: { client: this.queues.client.level, upstream: this.queues.upstream.level },
+    };
   }
 
   /**
    * A fast peer can deliver a message faster than the disk takes it. Rather than let the backlog grow in memory (bench
    * W8 saw 15 MB), stop reading from that leg until the spool has caught up.
    */
-  private holdBackIfSpoolBehind(leg: Leg, sock: Duplex): void {
+  private holdBackIfSpoolBehind(leg: Leg): void {
     for (const cap of this.captures.values()) {
       if (cap.spool.backlog < SPOOL_BACKLOG_LIMIT) continue;
-      sock.pause();
-      void cap.spool.whenBelow(SPOOL_BACKLOG_LIMIT / 2).then(() => {
-        // Resume only if nothing else (a STARTTLS upgrade, a close) took the socket over meanwhile.
-        if (this.sockets[leg] === sock && !this.closed && sock.listenerCount('data') > 0) sock.resume();
-      });
+      this.hold(leg, 'spool');
+      void cap.spool.whenBelow(SPOOL_BACKLOG_LIMIT / 2).then(() => this.release(leg, 'spool'));
       return;
     }
   }
@@ -239,17 +320,26 @@ export class Connection {
   }
 
   private feed(event: SessionEvent): void {
-    if (this.closed && event.type !== 'scan-done') return;
-    let cmds: SessionCommand[];
+    if (!this.session || (this.closed && event.type !== 'scan-done')) return;
+    // The guard catches a throwing session; a throwing command is the driver's own fault, answered the same way.
     try {
-      cmds = this.session.handle(event);
+      for (const c of this.session.handle(event)) this.exec(c);
     } catch (e) {
-      // A session bug must not take the process down; it ends this connection with a logged internal error.
-      this.logError(asShieldError(e));
-      this.close('both');
-      return;
+      this.internalFailure(e, `driver, on a ${event.type} event`);
     }
-    for (const c of cmds) this.exec(c);
+  }
+
+  /** An unexpected error: the client is told in its protocol (session-guard.ts), the connection closes. */
+  private internalFailure(e: unknown, where: string): void {
+    this.outcome = 'MS_ERR_INTERNAL';
+    this.record(() => this.deps.events?.error(this.id, this.deps.account.name, asShieldError(e)));
+    const cmds = this.session?.fail(e, where) ?? [];
+    try {
+      for (const c of cmds) this.exec(c);
+    } catch (again) {
+      this.log.error({ err: again instanceof Error ? again.message : String(again) }, 'internal error while closing');
+    }
+    this.close('both');
   }
 
   private exec(c: SessionCommand): void {
@@ -261,7 +351,7 @@ export class Connection {
         // Stop reading now, synchronously: bytes that arrive from here on belong to the TLS handshake, not to the
         // session (a ClientHello split across reads must reach the TLS layer whole).
         this.stopReading(c.leg);
-        void this.startTls(c.leg, c.pending);
+        this.startTls(c.leg, c.pending).catch((e: unknown) => this.internalFailure(e, `${c.leg} STARTTLS upgrade`));
         return;
       case 'capture-start':
         this.captures.set(c.id, {
@@ -279,7 +369,7 @@ export class Connection {
         return;
       }
       case 'capture-end': {
-        const p = this.scan(c.id);
+        const p = this.scan(c.id).catch((e: unknown) => this.internalFailure(e, 'scan'));
         this.scansInFlight.add(p);
         void p.finally(() => this.scansInFlight.delete(p));
         return;
@@ -465,10 +555,8 @@ export class Connection {
     this.closed = true;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     for (const t of this.timers.values()) clearTimeout(t);
-    for (const [id, cap] of this.captures) {
-      cap.discardRequested = true;
-      this.maybeDiscard(id, cap);
-    }
+    // The registry discards what the session left live; spools still being read go once their readers finish.
+    for (const c of this.session?.end() ?? []) this.exec(c);
     // end() flushes what TLS still holds (the explanation a refused client must read); destroy only after a grace
     // period, for peers that never close their side.
     for (const sock of [this.sockets.client, this.sockets.upstream, this.raw]) {

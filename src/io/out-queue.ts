@@ -1,8 +1,24 @@
-// An ordered, backpressure-aware writer for one leg. Session commands mix small sends with streamed captures; a
-// later `send` must never overtake an earlier capture, so everything for a leg goes through one queue.
+// The ordered output of one leg: a backpressure-aware writer. Session commands mix small sends with streamed
+// captures; a later `send` must never overtake an earlier capture, so everything for a leg goes through one queue.
+//
+// Flow control: streamed captures are pulled only as the socket drains, but plain sends are pushed, so a peer that
+// does not read would let them pile up without bound. The queue reports when what waits for its socket (queued
+// buffers plus the socket's own write buffer) rises above `high`, and again when it falls to `low`; the driver stops
+// reading the *other* leg in between, so the bytes stay in the kernel and on the sender, not in our heap.
 import type { Duplex } from 'node:stream';
 
 type Item = Buffer | (() => AsyncIterable<Buffer>) | { end: true };
+
+export interface Pressure {
+  high: number;
+  low: number;
+  /** `true` when the level rose above `high`, `false` when it fell back to `low`. */
+  onChange: (over: boolean) => void;
+}
+
+/** 1 MiB keeps a fast relay streaming (a few socket buffers); 256 KiB of hysteresis avoids pausing per chunk. */
+export const OUT_HIGH_WATER = 1024 * 1024;
+export const OUT_LOW_WATER = 256 * 1024;
 
 export class OutQueue {
   private items: Item[] = [];
@@ -10,8 +26,24 @@ export class OutQueue {
   private sock: Duplex | null = null;
   private idle: (() => void)[] = [];
   bytes = 0;
+  /** Bytes of queued buffers not yet handed to the socket. */
+  private queued = 0;
+  private over = false;
 
-  constructor(private readonly onError: (e: unknown) => void) {}
+  constructor(
+    private readonly onError: (e: unknown) => void,
+    private readonly pressure?: Pressure,
+  ) {}
+
+  /** What waits to be written: queued buffers plus what the socket itself still holds. */
+  get level(): number {
+    return this.queued + (this.sock?.writableLength ?? 0);
+  }
+
+  /** Above the high-water mark and not yet back at the low one. */
+  get overHighWater(): boolean {
+    return this.over;
+  }
 
   /** Points the queue at a (new) socket, e.g. after STARTTLS; pending items go to it. */
   attach(sock: Duplex): void {
@@ -27,6 +59,8 @@ export class OutQueue {
   write(data: Buffer): void {
     if (data.length === 0) return;
     this.items.push(data);
+    this.queued += data.length;
+    this.checkLevel();
     void this.pump();
   }
 
@@ -43,7 +77,9 @@ export class OutQueue {
   /** Drops everything pending: the leg is gone, nothing more can be written to it. */
   abandon(): void {
     this.items = [];
+    this.queued = 0;
     this.sock = null;
+    this.checkLevel();
     if (!this.pumping) for (const r of this.idle.splice(0)) r();
   }
 
@@ -61,6 +97,7 @@ export class OutQueue {
         const sock = this.sock;
         const item = this.items.shift()!;
         if (Buffer.isBuffer(item)) {
+          this.queued -= item.length;
           await this.put(sock, item);
         } else if (typeof item === 'function') {
           for await (const chunk of item()) await this.put(sock, chunk);
@@ -70,8 +107,10 @@ export class OutQueue {
       }
     } catch (e) {
       this.items = [];
+      this.queued = 0;
       this.onError(e);
     } finally {
+      this.checkLevel();
       this.pumping = false;
       if (this.items.length === 0) for (const r of this.idle.splice(0)) r();
     }
@@ -80,15 +119,30 @@ export class OutQueue {
   private put(sock: Duplex, chunk: Buffer): Promise<void> {
     if (sock.destroyed || sock.writableEnded) return Promise.resolve();
     this.bytes += chunk.length;
-    if (sock.write(chunk)) return Promise.resolve();
+    const flowing = sock.write(chunk);
+    this.checkLevel();
+    if (flowing) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         sock.off('drain', done);
         sock.off('close', done);
+        this.checkLevel();
         resolve();
       };
       sock.on('drain', done);
       sock.on('close', done);
     });
+  }
+
+  private checkLevel(): void {
+    if (!this.pressure) return;
+    const level = this.level;
+    if (!this.over && level > this.pressure.high) {
+      this.over = true;
+      this.pressure.onChange(true);
+    } else if (this.over && level <= this.pressure.low) {
+      this.over = false;
+      this.pressure.onChange(false);
+    }
   }
 }

@@ -6,6 +6,8 @@ const oneLine = (s: string): string => s.replace(/[\r\n]+/g, ' ').trim();
 export const PREFIX = 'mailshield: ';
 
 export const bye = (text: string): string => `* BYE [ALERT] ${PREFIX}${oneLine(text)}\r\n`;
+/** The session or the driver failed internally: a temporary condition (RFC 5530 UNAVAILABLE), then the close. */
+export const byeUnavailable = (text: string): string => `* BYE [UNAVAILABLE] ${PREFIX}${oneLine(text)}\r\n`;
 export const byePlain = (text: string): string => `* BYE ${PREFIX}${oneLine(text)}\r\n`;
 export const keepalive = (): string => `* OK ${PREFIX}scanning...\r\n`;
 export const continuation = (text: string): string => `+ ${oneLine(text)}\r\n`;

@@ -22,16 +22,27 @@ import {
   type SessionEvent,
   type SessionOptions,
 } from '../../core/session.js';
+import { heldClientInputBytes } from '../../core/limits.js';
+import { ClientStartTlsGuard } from '../../core/starttls-guard.js';
+import { UpstreamSetupStepper, type SetupOutcome } from '../../core/upstream-setup.js';
 import type { ScanAction } from '../../scan/types.js';
-import { startsHandshakeRecord } from '../../tls/record.js';
 import { appendRefusal, nonSyncLiteral, type AppendMessage, type AppendState } from './append.js';
 import { capabilitiesIn, rewriteCapabilityLine, ServerCapabilities } from './capabilities.js';
 import { addUidToFetch, commandHead, mailboxKey, partialCounts, type CommandHead } from './command.js';
 import { contentItem, fetchStart, FetchItemParser, noticePart, type ContentItem } from './fetch.js';
 import { Ordered, type Group, type Slot } from './ordered.js';
-import { bye, byePlain, continuation, keepalive, literalMarker, shieldTagged, tagged } from './replies.js';
+import {
+  bye,
+  byePlain,
+  byeUnavailable,
+  continuation,
+  keepalive,
+  literalMarker,
+  shieldTagged,
+  tagged,
+} from './replies.js';
 import { ImapTokenizer, type LiteralSpec, type Token } from './tokenizer.js';
-import { UpstreamSetup, type SetupStep } from './upstream-setup.js';
+import { UpstreamSetup } from './upstream-setup.js';
 import { cachedVerdict, scanFailureText, VerdictCache, type CachedVerdict } from './verdict-cache.js';
 
 /** `setup`: greeting, CAPABILITY and STARTTLS with the server (upstream-setup.ts); `relay` once the client is greeted. */
@@ -122,12 +133,13 @@ class ImapSession implements Session {
   private clientTok: ImapTokenizer;
   private upTok: ImapTokenizer;
   private clientSecure: boolean;
-  private clientTlsStarting = false;
+  private readonly startTls: ClientStartTlsGuard;
+  private startTlsTag = '';
 
   private tagSeq = 0;
   private captureSeq = 0;
   private readonly upCaps = new ServerCapabilities();
-  private readonly setup: UpstreamSetup;
+  private readonly setup: UpstreamSetupStepper<string>;
 
   private cmd: ClientCommand | null = null;
   private clientMode: 'command' | 'idle' | 'auth' = 'command';
@@ -151,9 +163,19 @@ class ImapSession implements Session {
 
   constructor(private readonly opts: SessionOptions) {
     this.clientSecure = opts.clientSecure;
+    this.startTls = new ClientStartTlsGuard(heldClientInputBytes(opts.limits));
     this.clientTok = this.newTokenizer('client');
     this.upTok = this.newTokenizer('upstream');
-    this.setup = new UpstreamSetup(opts.account.upstreamTls === 'starttls', this.upCaps, () => this.newTag());
+    this.setup = new UpstreamSetupStepper(
+      new UpstreamSetup(opts.account.upstreamTls === 'starttls', this.upCaps, () => this.newTag()),
+      opts.limits.upstreamGreetingTimeoutMs,
+      opts.account.upstream,
+      () => this.upTok.drain().length,
+    );
+  }
+
+  internalErrorReply(error: ShieldError): string {
+    return byeUnavailable(error.toReplyText());
   }
 
   handle(event: SessionEvent): SessionCommand[] {
@@ -166,17 +188,16 @@ class ImapSession implements Session {
     switch (event.type) {
       case 'start':
         this.phase = 'setup';
+        this.setup.begin(this.out);
         this.pumpUpstream();
         break;
       case 'upstream-failed':
         this.failUpstream(event.error);
         break;
       case 'data':
-        if (event.from === 'client') {
-          this.clientTok.push(event.data);
-          this.pumpClient();
-        } else if (this.phase === 'setup' && this.setup.awaitingTls) {
-          this.upstreamInjection(event.data.length);
+        if (event.from === 'client') this.onClientData(event.data);
+        else if (this.phase === 'setup' && this.setup.awaitingTls) {
+          this.setup.injected(event.data.length, this.out);
         } else {
           this.upTok.push(event.data);
           this.pumpUpstream();
@@ -198,13 +219,17 @@ class ImapSession implements Session {
       case 'capture-failed':
         this.onCaptureFailed(event.id, event.error);
         break;
-      case 'timer':
+      case 'timer': {
+        const o = this.setup.timer(event.name);
+        if (o.kind === 'fail') this.failUpstream(o.error);
         if (event.name === KEEPALIVE_TIMER) {
           this.keepaliveArmed = false;
           if (this.toClient.heldAtBoundary) this.out.push(send('client', keepalive()));
         }
         break;
+      }
     }
+    this.maybeStartTlsGoAhead();
     this.flush();
     return this.out;
   }
@@ -250,6 +275,7 @@ class ImapSession implements Session {
     for (const [id] of this.captures) this.out.push({ type: 'capture-discard', id });
     this.captures.clear();
     if (this.keepaliveArmed) this.out.push({ type: 'clear-timer', name: KEEPALIVE_TIMER });
+    this.setup.abandon(this.out);
     this.out.push({ type: 'close', leg: 'both' });
     this.phase = 'closed';
   }
@@ -275,14 +301,14 @@ class ImapSession implements Session {
   private onTlsReady(leg: 'client' | 'upstream'): void {
     if (leg === 'client') {
       this.clientSecure = true;
-      this.clientTlsStarting = false;
+      this.startTls.tlsReady();
       this.clientTok = this.newTokenizer('client');
       this.out.push(log('info', 'client STARTTLS complete'));
       return;
     }
     if (this.phase !== 'setup' || !this.setup.awaitingTls) return;
     this.upTok = this.newTokenizer('upstream');
-    this.runSetupStep(this.setup.tlsReady(), null);
+    this.runSetup(this.setup.tlsReady(this.out), null);
   }
 
   private get offerStartTls(): boolean {
@@ -319,46 +345,27 @@ class ImapSession implements Session {
 
   private setupToken(tok: Token): void {
     if (tok.type !== 'line') return; // literals during setup carry nothing the shield needs
-    this.runSetupStep(this.setup.line(tok.data.toString('latin1')), tok.data);
+    this.runSetup(this.setup.unit(tok.data.toString('latin1'), this.out), tok.data);
   }
 
-  /** Carries out one step of the upstream setup; `line` is the server line it answers, if any. */
-  private runSetupStep(step: SetupStep, line: Buffer | null): void {
-    switch (step.kind) {
-      case 'wait':
+  /** Acts on what the upstream setup decided; `line` is the server line it answers, if any. */
+  private runSetup(o: SetupOutcome, line: Buffer | null): void {
+    switch (o.kind) {
+      case 'pending':
         return;
-      case 'send':
-        this.out.push(send('upstream', step.line));
-        return;
-      case 'bye':
+      case 'refused':
         if (line) this.out.push(send('client', line));
         this.closeAll('mail server refused the connection');
         return;
       case 'fail':
-        this.failUpstream(step.error);
+        this.failUpstream(o.error);
         return;
-      case 'start-tls': {
-        const extra = this.upTok.drain();
-        if (extra.length > 0) this.upstreamInjection(extra.length);
-        this.out.push({ type: 'start-tls', leg: 'upstream' });
+      case 'done': {
+        const greeting = o.greeting.toString('latin1');
+        this.startRelay(o.rewrite ? this.rewriteCaps(greeting) : greeting);
         return;
       }
-      case 'relay':
-        this.startRelay(step.rewrite ? this.rewriteCaps(step.greeting) : step.greeting);
-        return;
     }
-  }
-
-  /** Anything after the go-ahead and before TLS was sent by someone on the path (CVE-2011-0411 class): dropped. */
-  private upstreamInjection(bytes: number): void {
-    const e = new ShieldError(
-      'MS_ERR_UPSTREAM_STARTTLS_INJECTION',
-      'The mail server sent data after the STARTTLS go-ahead',
-      {
-        offered: `${bytes} bytes`,
-      },
-    );
-    this.out.push(log('warn', e.message, { code: e.code, bytes }));
   }
 
   private startRelay(greeting: string): void {
@@ -369,8 +376,32 @@ class ImapSession implements Session {
 
   // ---------------------------------------------------------------- client commands
 
+  private onClientData(data: Buffer): void {
+    if (this.startTls.active) {
+      if (!this.startTls.push(data, this.out)) this.tooMuchClientInput();
+      return;
+    }
+    this.clientTok.push(data);
+    this.pumpClient();
+    // Before the greeting (and while a partial line grows) nothing consumes client bytes: bounded, not buffered.
+    if (this.phase !== 'closed' && this.clientTok.buffered > heldClientInputBytes(this.opts.limits)) {
+      this.tooMuchClientInput();
+    }
+  }
+
+  private tooMuchClientInput(): void {
+    const limit = heldClientInputBytes(this.opts.limits);
+    const e = new ShieldError(
+      'MS_ERR_CLIENT_PROTOCOL',
+      `The client sent more than ${limit} bytes without waiting for the answers`,
+      { required: 'wait for the greeting and for the STARTTLS go-ahead' },
+    );
+    this.toClientNow(byePlain(e.toReplyText()));
+    this.closeAll('client sent too much ahead of the answers', { code: e.code });
+  }
+
   private pumpClient(): void {
-    while (this.phase === 'relay' && !this.clientTlsStarting) {
+    while (this.phase === 'relay' && !this.startTls.active) {
       const tok = this.clientTok.next();
       if (!tok) return;
       if (tok.type === 'error') {
@@ -563,21 +594,20 @@ class ImapSession implements Session {
       this.refuse(head, lit, shieldTagged(head.tag, 'BAD', null, why));
       return;
     }
-    const rest = this.clientTok.drain();
-    let pending: Buffer | undefined;
-    if (startsHandshakeRecord(rest)) pending = rest;
-    else if (rest.length > 0) {
-      const e = new ShieldError('MS_ERR_CLIENT_STARTTLS_INJECTION', 'The client sent plaintext after STARTTLS', {
-        offered: `${rest.length} bytes`,
-      });
-      this.out.push(log('warn', e.message, { code: e.code, bytes: rest.length }));
-    }
-    this.clientTlsStarting = true;
-    const startTls: SessionCommand = pending
-      ? { type: 'start-tls', leg: 'client', pending }
-      : { type: 'start-tls', leg: 'client' };
+    // Held by the guard until every command pipelined before STARTTLS has its answer (maybeStartTlsGoAhead).
+    this.startTls.begin(this.clientTok.drain());
+    this.startTlsTag = head.tag;
+  }
+
+  /** The go-ahead follows the tagged replies of every earlier command, never overtakes them. */
+  private maybeStartTlsGoAhead(): void {
+    if (this.phase !== 'relay' || this.startTls.state !== 'waiting' || this.inflight.size > 0) return;
+    const cmds: SessionCommand[] = [];
+    this.startTls.goAhead(tagged(this.startTlsTag, 'OK', null, 'Begin TLS negotiation now'), cmds);
     // One group, so the handshake starts right after the go-ahead and nothing slips in between.
-    this.toClient.urgent([send('client', tagged(head.tag, 'OK', null, 'Begin TLS negotiation now')), startTls]);
+    const g = this.toClient.open();
+    for (const c of cmds) this.toClient.push(g, c);
+    this.toClient.close(g);
   }
 
   // ---------------------------------------------------------------- APPEND

@@ -1,27 +1,17 @@
-// The upstream leg before relaying starts: the server's greeting, then for upstreamTls: starttls its CAPABILITY,
-// STARTTLS, and CAPABILITY again over TLS (everything learned before TLS could have come from an attacker). Pure: the
-// server's lines in, one step out; the session carries the step out and owns the sockets' order.
+// The IMAP dialect of the upstream setup (src/core/upstream-setup.ts runs it, with the timer): the server's greeting,
+// then for upstreamTls: starttls its CAPABILITY, STARTTLS, and CAPABILITY again over TLS (everything learned before
+// TLS could have come from an attacker). Pure: the server's lines in, one step out.
 import { ShieldError } from '../../core/errors.js';
+import { printable, type SetupDialect, type SetupStep } from '../../core/upstream-setup.js';
 import { capabilitiesIn, type ServerCapabilities } from './capabilities.js';
 
-export type SetupStep =
-  /** Nothing to do: a line the setup does not wait for. */
-  | { kind: 'wait' }
-  /** A command of the shield's own for the server. */
-  | { kind: 'send'; line: string }
-  /** The server refused the connection (BYE): pass its line on to the client and close. */
-  | { kind: 'bye' }
-  | { kind: 'fail'; error: ShieldError }
-  /** The server said go ahead: start TLS on the upstream leg. */
-  | { kind: 'start-tls' }
-  /** Setup is done: greet the client with `greeting`, its capabilities rewritten for the client leg when `rewrite`. */
-  | { kind: 'relay'; greeting: string; rewrite: boolean };
+export type { SetupStep };
 
 type Stage = 'greeting' | 'capability' | 'starttls' | 'tls' | 'capability-tls' | 'done';
 
 const USE_IMPLICIT = 'use upstreamTls: implicit (port 993) if the server offers it';
 
-export class UpstreamSetup {
+export class UpstreamSetup implements SetupDialect<string> {
   private stage: Stage = 'greeting';
   /** Tag of the shield's own command in flight. */
   private tag = '';
@@ -33,12 +23,20 @@ export class UpstreamSetup {
     private readonly newTag: () => string,
   ) {}
 
-  /** Between the server's go-ahead and the end of the upstream handshake. */
-  get awaitingTls(): boolean {
-    return this.stage === 'tls';
+  get waitingFor(): string {
+    switch (this.stage) {
+      case 'greeting':
+        return 'greeting';
+      case 'starttls':
+        return 'reply to STARTTLS';
+      case 'tls':
+        return 'TLS handshake';
+      default:
+        return 'reply to CAPABILITY';
+    }
   }
 
-  line(line: string): SetupStep {
+  unit(line: string): SetupStep {
     switch (this.stage) {
       case 'greeting':
         return this.onGreeting(line);
@@ -62,7 +60,7 @@ export class UpstreamSetup {
   private onGreeting(line: string): SetupStep {
     if (/^\* BYE/i.test(line)) {
       this.stage = 'done';
-      return { kind: 'bye' };
+      return { kind: 'refused' };
     }
     if (/^\* PREAUTH/i.test(line) && this.starttls) {
       return this.fail(
@@ -82,7 +80,7 @@ export class UpstreamSetup {
     }
     if (!this.starttls) {
       this.stage = 'done';
-      return { kind: 'relay', greeting: line, rewrite: true };
+      return done(line, true);
     }
     this.greetingText = line.replace(/^\* OK\s*(\[[^\]]*\]\s*)?/i, '').trim() || this.greetingText;
     const caps = capabilitiesIn(line);
@@ -95,9 +93,8 @@ export class UpstreamSetup {
     if (!line.startsWith(`${this.tag} `)) return { kind: 'wait' };
     if (this.stage === 'capability') return this.afterCapabilities(caps ?? this.caps.list);
     this.stage = 'done';
-    if (this.caps.size === 0) return { kind: 'relay', greeting: `* OK ${this.greetingText}\r\n`, rewrite: false };
-    const greeting = `* OK [CAPABILITY ${this.caps.list.join(' ')}] ${this.greetingText}\r\n`;
-    return { kind: 'relay', greeting, rewrite: true };
+    if (this.caps.size === 0) return done(`* OK ${this.greetingText}\r\n`, false);
+    return done(`* OK [CAPABILITY ${this.caps.list.join(' ')}] ${this.greetingText}\r\n`, true);
   }
 
   private afterCapabilities(caps: readonly string[]): SetupStep {
@@ -140,10 +137,8 @@ export class UpstreamSetup {
   }
 }
 
-/** A server line for an error message: printable ASCII, bounded. */
-function printable(s: string): string {
-  return s
-    .replace(/[^\x20-\x7e]/g, ' ')
-    .trim()
-    .slice(0, 200);
-}
+const done = (greeting: string, rewrite: boolean): SetupStep => ({
+  kind: 'done',
+  greeting: Buffer.from(greeting, 'latin1'),
+  rewrite,
+});

@@ -11,6 +11,9 @@ const err = (code: string | null, text: string) => line(`-ERR ${code ? `[${code}
 
 export const stlsGoAhead = (): Buffer => line('+OK Begin TLS negotiation');
 
+/** The session or the driver failed internally (session-guard.ts); the connection closes after it. */
+export const internalError = (e: ShieldError): Buffer => err('SYS/TEMP', e.toReplyText());
+
 /** Greeting (or reply) when the upstream leg failed: the whole explanation, then the session closes. */
 export const upstreamFailed = (e: ShieldError): Buffer => err('SYS/TEMP', e.toReplyText());
 

@@ -204,7 +204,7 @@ test('STARTTLS client: plaintext injected after STLS is discarded, never execute
       expect: [
         ['send', 'client', '+OK Begin TLS negotiation\r\n'],
         ['start-tls', 'client'],
-        ['log', 'error', 'plaintext after client STLS go-ahead discarded'],
+        ['log', 'warn', 'discarded plaintext the client sent after STARTTLS'],
       ],
     },
     { ev: { type: 'tls-ready', leg: 'client' }, expect: [['log', 'info', 'client STLS complete']] },
@@ -256,7 +256,7 @@ test('upstream STLS: bytes after the go-ahead are discarded and logged', () => {
       ev: u('+OK Begin TLS\r\n+OK injected\r\n'),
       expect: [
         ['start-tls', 'upstream'],
-        ['log', 'error', 'plaintext after upstream STLS go-ahead discarded'],
+        ['log', 'warn', 'discarded bytes the mail server sent after its STARTTLS go-ahead'],
       ],
     },
     {

@@ -16,7 +16,9 @@ import {
   type SessionOptions,
 } from '../../core/session.js';
 import type { ScanAction } from '../../scan/types.js';
-import { startsHandshakeRecord } from '../../tls/record.js';
+import { heldClientInputBytes } from '../../core/limits.js';
+import { ClientStartTlsGuard } from '../../core/starttls-guard.js';
+import { UpstreamSetupStepper, type SetupOutcome } from '../../core/upstream-setup.js';
 import {
   DotDecoder,
   LINE_TOO_LONG,
@@ -29,18 +31,13 @@ import {
   type Line,
 } from './framer.js';
 import * as R from './replies.js';
+import { Pop3UpstreamSetup } from './upstream-setup.js';
 
 type Phase =
   /** Waiting for the driver's `start` or `upstream-failed`. */
   | 'init'
-  /** Implicit-TLS upstream: waiting for its greeting. */
-  | 'greeting'
-  /** STARTTLS upstream: greeting, CAPA, STLS, then the handshake; the client sees nothing yet. */
-  | 'up-greeting'
-  | 'up-capa'
-  | 'up-capa-body'
-  | 'up-stls'
-  | 'up-tls'
+  /** The upstream setup (upstream-setup.ts): greeting, and for STARTTLS also CAPA, STLS and the handshake. */
+  | 'setup'
   | 'ready'
   | 'closed';
 
@@ -103,12 +100,9 @@ class Pop3Session implements Session {
   /** Per message number: how many RETRs are on their way or being scanned. */
   private readonly pendingVerdict = new Map<number, number>();
   private authActive = false;
-  /** Client sent STLS; bytes after it are collected until mailshield answers, then belong to TLS or are dropped. */
-  private clientStls: 'none' | 'waiting' | 'handshaking' = 'none';
-  private stlsTail: Buffer[] = [];
-  private injectionLogged = false;
-  private greeting: Buffer | null = null;
-  private upstreamHasStls = false;
+  /** Client sent STLS; bytes after it are held until mailshield answers, then belong to TLS or are dropped. */
+  private readonly stls: ClientStartTlsGuard;
+  private readonly setup: UpstreamSetupStepper<Line>;
   /** Close both legs once every queued answer is written. */
   private closing = false;
   /** Bound on client bytes held ahead of their replies; a pipelining client needs a few lines, not megabytes. */
@@ -118,7 +112,18 @@ class Pop3Session implements Session {
     this.clientSecure = opts.clientSecure;
     this.clientIn = new LineFramer(opts.limits.maxLineBytes);
     this.upIn = new LineFramer(opts.limits.maxLineBytes);
-    this.maxHeldClientBytes = opts.limits.maxLineBytes * 4;
+    this.maxHeldClientBytes = heldClientInputBytes(opts.limits);
+    this.stls = new ClientStartTlsGuard(this.maxHeldClientBytes);
+    this.setup = new UpstreamSetupStepper(
+      new Pop3UpstreamSetup(opts.account.upstreamTls === 'starttls', opts.account.upstream),
+      opts.limits.upstreamGreetingTimeoutMs,
+      opts.account.upstream,
+      () => this.upIn.drain().length,
+    );
+  }
+
+  internalErrorReply(error: ShieldError): Buffer {
+    return R.internalError(error);
   }
 
   handle(event: SessionEvent): SessionCommand[] {
@@ -151,8 +156,11 @@ class Pop3Session implements Session {
       case 'capture-failed':
         this.onCaptureFailed(event.id, event.error);
         break;
-      case 'timer':
+      case 'timer': {
+        const o = this.setup.timer(event.name);
+        if (o.kind === 'fail') this.failUpstream(o.error);
         break;
+      }
     }
     // Answers that became ready go out before the commands they unblocked, so the transcript reads in order.
     this.flush();
@@ -165,13 +173,17 @@ class Pop3Session implements Session {
 
   private onStart(): void {
     if (this.phase !== 'init') return;
-    this.phase = this.opts.account.upstreamTls === 'starttls' ? 'up-greeting' : 'greeting';
+    this.phase = 'setup';
+    this.setup.begin(this.out);
+    // A greeting that arrived before `start` is waiting in the framer.
+    this.onUpstreamData(Buffer.alloc(0));
   }
 
   private failUpstream(error: ShieldError): void {
     this.out.push(log('error', 'upstream failed', { code: error.code, error: error.message }));
     this.out.push(send('client', R.upstreamFailed(error)));
     this.discardAll();
+    this.setup.abandon(this.out);
     this.out.push({ type: 'close', leg: 'both' });
     this.phase = 'closed';
   }
@@ -179,6 +191,7 @@ class Pop3Session implements Session {
   private abort(level: 'warn' | 'error', msg: string, error?: ShieldError): void {
     this.out.push(log(level, msg, error ? { code: error.code, error: error.message } : undefined));
     this.discardAll();
+    this.setup.abandon(this.out);
     this.out.push({ type: 'close', leg: 'both' });
     this.phase = 'closed';
   }
@@ -190,20 +203,17 @@ class Pop3Session implements Session {
 
   private onTlsReady(leg: 'client' | 'upstream'): void {
     if (leg === 'upstream') {
-      if (this.phase !== 'up-tls') return;
+      if (this.phase !== 'setup' || !this.setup.awaitingTls) return;
       // Forget everything learned in plaintext; the client now sees the original greeting (its APOP timestamp too).
       this.upIn = new LineFramer(this.opts.limits.maxLineBytes);
-      this.injectionLogged = false;
-      this.phase = 'ready';
       this.out.push(log('info', 'upstream STLS complete'));
-      this.out.push(send('client', this.greeting ?? R.line('+OK')));
+      this.afterSetup(this.setup.tlsReady(this.out), null);
       return;
     }
-    if (this.clientStls !== 'handshaking') return;
+    if (this.stls.state !== 'handshaking') return;
     // The client must ask CAPA again; nothing it sent in plaintext survives (RFC 2595 §4).
-    this.clientStls = 'none';
+    this.stls.tlsReady();
     this.clientSecure = true;
-    this.injectionLogged = false;
     this.clientIn.drain();
     this.out.push(log('info', 'client STLS complete'));
   }
@@ -271,15 +281,8 @@ class Pop3Session implements Session {
   // ---- client side -----------------------------------------------------------------------------------------------
 
   private onClientData(data: Buffer): void {
-    if (this.clientStls === 'waiting') {
-      this.stlsTail.push(data);
-      if (this.stlsTail.reduce((n, b) => n + b.length, 0) > this.maxHeldClientBytes) this.tooMuchClientInput();
-      return;
-    }
-    if (this.clientStls === 'handshaking') {
-      // The driver hands the socket to TLS when it sees start-tls; plaintext reaching us now was sent before the
-      // client could have read our go-ahead. Acting on it is the CVE-2011-0411 injection.
-      this.logInjection('client');
+    if (this.stls.active) {
+      if (!this.stls.push(data, this.out)) this.tooMuchClientInput();
       return;
     }
     this.clientIn.push(data);
@@ -291,15 +294,8 @@ class Pop3Session implements Session {
     this.abort('warn', 'client sent too much ahead of replies');
   }
 
-  private logInjection(leg: 'client' | 'upstream'): void {
-    if (this.injectionLogged) return;
-    this.injectionLogged = true;
-    const code = leg === 'client' ? 'MS_ERR_CLIENT_STARTTLS_INJECTION' : 'MS_ERR_UPSTREAM_STARTTLS_INJECTION';
-    this.out.push(log('error', `plaintext after ${leg} STLS go-ahead discarded`, { code }));
-  }
-
   private pumpClient(): void {
-    while (this.phase === 'ready' && !this.closing && this.clientStls === 'none') {
+    while (this.phase === 'ready' && !this.closing && !this.stls.active) {
       const line = this.heldLine ?? this.clientIn.next();
       this.heldLine = null;
       if (line === null) return;
@@ -362,7 +358,7 @@ class Pop3Session implements Session {
     }
     switch (verb) {
       case 'STLS':
-        return this.stls();
+        return this.startStls();
       case 'CAPA':
         this.enqueue({ kind: 'capa', verb, out: [], done: false }, line.bytes);
         return true;
@@ -446,38 +442,28 @@ class Pop3Session implements Session {
     return true;
   }
 
-  private stls(): boolean {
+  private startStls(): boolean {
     if (this.opts.account.clientTls !== 'starttls' || this.clientSecure) {
       this.local('STLS', R.stlsUnavailable(this.clientSecure ? 'secured' : 'not-offered', this.opts.account.clientTls));
       return true;
     }
     // Everything behind the STLS line is either a pipelined ClientHello or injected plaintext; decide when answering.
-    this.clientStls = 'waiting';
-    this.stlsTail = [this.clientIn.drain()];
+    this.stls.begin(this.clientIn.drain());
     this.outQueue.push({ kind: 'stls', verb: 'STLS', out: [], done: false });
     return true;
   }
 
   /** Runs when the STLS entry reaches the head of outQueue: every earlier answer has been written. */
   private answerStls(entry: Entry): void {
-    const tail = Buffer.concat(this.stlsTail);
-    this.stlsTail = [];
-    this.clientStls = 'handshaking';
     entry.done = true;
-    this.out.push(send('client', R.stlsGoAhead()));
-    if (startsHandshakeRecord(tail)) {
-      this.out.push({ type: 'start-tls', leg: 'client', pending: tail });
-      return;
-    }
-    this.out.push({ type: 'start-tls', leg: 'client' });
-    if (tail.length > 0) this.logInjection('client');
+    this.stls.goAhead(R.stlsGoAhead(), this.out);
   }
 
   // ---- upstream side ---------------------------------------------------------------------------------------------
 
   private onUpstreamData(data: Buffer): void {
-    if (this.phase === 'up-tls') {
-      this.logInjection('upstream');
+    if (this.phase === 'setup' && this.setup.awaitingTls) {
+      this.setup.injected(data.length, this.out);
       return;
     }
     if (this.phase === 'init') {
@@ -499,14 +485,13 @@ class Pop3Session implements Session {
         this.upstreamProtocolError(`a response line longer than ${this.opts.limits.maxLineBytes} bytes`);
         return;
       }
-      this.upstreamLine(line);
-      // upstreamLine moves the phase; re-read it (TypeScript narrowed it above).
-      const phase = this.phase as Phase;
-      if (this.upBody || phase === 'up-tls') rest = this.upIn.drain();
-      if (phase === 'up-tls') {
-        if (rest.length > 0) this.logInjection('upstream');
-        return;
+      if (this.phase === 'setup') {
+        this.afterSetup(this.setup.unit(line, this.out), line);
+        if (this.setup.awaitingTls) return;
+        continue;
       }
+      this.upstreamLine(line);
+      if (this.upBody) rest = this.upIn.drain();
     }
   }
 
@@ -524,84 +509,29 @@ class Pop3Session implements Session {
     this.closing = true;
   }
 
-  private upstreamLine(line: Line): void {
-    const st = statusOf(line.text);
-    switch (this.phase) {
-      case 'greeting':
-        this.out.push(send('client', line.bytes));
-        if (st === 'ok') this.phase = 'ready';
-        else this.closing = true;
+  /** Acts on what the upstream setup decided; `line` is the server line it answers, if any. */
+  private afterSetup(o: SetupOutcome, line: Line | null): void {
+    switch (o.kind) {
+      case 'pending':
         return;
-      case 'up-greeting':
-        if (st !== 'ok') {
-          // The server turned us away (or is not POP3): show the client its words and stop.
-          this.out.push(send('client', line.bytes));
-          this.closing = true;
-          this.phase = 'ready';
-          return;
-        }
-        this.greeting = line.bytes;
-        this.phase = 'up-capa';
-        this.out.push(send('upstream', 'CAPA\r\n'));
+      case 'refused':
+        // The server turned us away (or is not POP3): show the client its words and stop.
+        if (line) this.out.push(send('client', line.bytes));
+        this.closing = true;
+        this.phase = 'ready';
         return;
-      case 'up-capa':
-        if (st === 'ok') {
-          this.phase = 'up-capa-body';
-          return;
-        }
-        // No CAPA (RFC 1939-only server): STLS may still work, and a refusal is explained below.
-        this.sendUpstreamStls();
+      case 'fail':
+        this.failUpstream(o.error);
         return;
-      case 'up-capa-body':
-        if (line.text === '.') {
-          if (this.upstreamHasStls) {
-            this.sendUpstreamStls();
-            return;
-          }
-          this.failUpstream(
-            new ShieldError(
-              'MS_ERR_UPSTREAM_STARTTLS_MISSING',
-              `the mail server ${this.opts.account.upstream} does not offer STLS`,
-              {
-                offered: 'CAPA without STLS',
-                required: 'STLS (upstreamTls: starttls); mailshield never falls back to plaintext',
-                fix: 'if the server offers implicit TLS (usually port 995), set upstream to that port and upstreamTls: implicit',
-              },
-            ),
-          );
-          return;
-        }
-        if (capaKeyword(line.text) === 'STLS') this.upstreamHasStls = true;
-        return;
-      case 'up-stls':
-        if (st === 'ok') {
-          this.phase = 'up-tls';
-          this.out.push({ type: 'start-tls', leg: 'upstream' });
-          return;
-        }
-        this.failUpstream(
-          new ShieldError(
-            'MS_ERR_UPSTREAM_STARTTLS_REFUSED',
-            `the mail server ${this.opts.account.upstream} refused STLS`,
-            {
-              offered: JSON.stringify(line.text.slice(0, 200)),
-              required: 'STLS (upstreamTls: starttls); mailshield never falls back to plaintext',
-              fix: 'if the server offers implicit TLS (usually port 995), set upstream to that port and upstreamTls: implicit',
-            },
-          ),
-        );
-        return;
-      case 'ready':
-        this.responseLine(line, st);
-        return;
-      default:
+      case 'done':
+        this.phase = 'ready';
+        this.out.push(send('client', o.greeting));
         return;
     }
   }
 
-  private sendUpstreamStls(): void {
-    this.phase = 'up-stls';
-    this.out.push(send('upstream', 'STLS\r\n'));
+  private upstreamLine(line: Line): void {
+    if (this.phase === 'ready') this.responseLine(line, statusOf(line.text));
   }
 
   private responseLine(line: Line, st: ReturnType<typeof statusOf>): void {

@@ -62,7 +62,7 @@ test('upstream STARTTLS: EHLO, STARTTLS, injected bytes discarded, then the clie
     [U('250-mx.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n'), ['U: STARTTLS\r\n']],
     [
       U('220 2.0.0 Ready to start TLS\r\n250 injected\r\n'),
-      ['log MS_ERR_UPSTREAM_STARTTLS_INJECTION', 'start-tls upstream'],
+      ['start-tls upstream', 'log MS_ERR_UPSTREAM_STARTTLS_INJECTION'],
       'no-split',
     ],
     [{ type: 'tls-ready', leg: 'upstream' }, [`C: ${GREETING}`]],
@@ -149,8 +149,8 @@ test('client STARTTLS: plaintext injected after STARTTLS is discarded', () => {
   s.handle(U(GREETING));
   assert.deepEqual(norm(s.handle(C('STARTTLS\r\nMAIL FROM:<evil@x>\r\n'))), [
     'C: 220 2.0.0 Ready to start TLS\r\n',
-    'log MS_ERR_CLIENT_STARTTLS_INJECTION',
     'start-tls client',
+    'log MS_ERR_CLIENT_STARTTLS_INJECTION',
   ]);
   assert.deepEqual(norm(s.handle({ type: 'tls-ready', leg: 'client' })), []);
 });

@@ -37,16 +37,18 @@ import { ShieldError } from '../../core/errors.js';
 import { log, send } from '../../core/session.js';
 import type { Session, SessionCommand, SessionEvent, SessionOptions } from '../../core/session.js';
 import type { ScanAction } from '../../scan/types.js';
-import { startsHandshakeRecord } from '../../tls/record.js';
+import { heldClientInputBytes } from '../../core/limits.js';
+import { ClientStartTlsGuard } from '../../core/starttls-guard.js';
+import { UpstreamSetupStepper, type SetupOutcome } from '../../core/upstream-setup.js';
 import { ClientFramer, ReplyFramer } from './framer.js';
 import type { BareKind } from './data-decoder.js';
 import type { ClientUnit, Reply } from './framer.js';
-import { R, oneLine, ours, rewriteEhlo, offersStartTls } from './replies.js';
+import { R, oneLine, ours, rewriteEhlo } from './replies.js';
 import { HeaderSniffer, signatureFor } from './signature.js';
 import type { SignatureParts } from './signature.js';
+import { SmtpUpstreamSetup } from './upstream-setup.js';
 
-/** The name we EHLO the server with before its STARTTLS; the client's own EHLO follows once TLS is up. */
-export const SHIELD_EHLO_NAME = 'mailshield.localhost';
+export { SHIELD_EHLO_NAME } from './upstream-setup.js';
 
 type Flight =
   /** A client command whose reply is relayed unchanged; `verb` tracks the transaction. */
@@ -59,7 +61,8 @@ type Flight =
   | { kind: 'data-cmd'; id: number; parts: SignatureParts }
   | { kind: 'data-final'; id: number };
 
-type Phase = 'wait-start' | 'up-greeting' | 'up-ehlo' | 'up-starttls' | 'up-tls' | 'ready' | 'client-tls' | 'closed';
+/** `setup`: the upstream setup (upstream-setup.ts) before the client is greeted. */
+type Phase = 'wait-start' | 'setup' | 'ready' | 'client-tls' | 'closed';
 
 interface Capture {
   id: number;
@@ -77,7 +80,8 @@ class SmtpSession implements Session {
   private phase: Phase = 'wait-start';
   private readonly client: ClientFramer;
   private readonly up: ReplyFramer;
-  private greeting: Buffer | null = null;
+  private readonly setup: UpstreamSetupStepper<Reply>;
+  private readonly stls: ClientStartTlsGuard;
   private greeted = false;
   private secure: boolean;
   private needHelo = false;
@@ -97,28 +101,32 @@ class SmtpSession implements Session {
     this.up = new ReplyFramer(opts.limits.maxLineBytes);
     this.secure = opts.clientSecure;
     this.backlogCap = Math.max(4 * opts.limits.maxLineBytes, 1024 * 1024);
+    this.setup = new UpstreamSetupStepper(
+      new SmtpUpstreamSetup(opts.account.upstreamTls === 'starttls'),
+      opts.limits.upstreamGreetingTimeoutMs,
+      opts.account.upstream,
+      () => this.up.discard(),
+    );
+    this.stls = new ClientStartTlsGuard(heldClientInputBytes(opts.limits));
   }
 
   handle(ev: SessionEvent): SessionCommand[] {
     this.out = [];
-    try {
-      this.dispatch(ev);
-    } catch (e) {
-      // A bug must end one session with a reply, never the process.
-      this.out.push(log('error', 'smtp session internal error', { code: 'MS_ERR_INTERNAL', error: String(e) }));
-      if (this.phase !== 'closed') {
-        this.toClient(ours(421, '4.3.0', 'internal error; try again (MS_ERR_INTERNAL)'));
-        this.closeAll();
-      }
-    }
+    // A throw here reaches the shared guard (src/core/session-guard.ts), which answers with internalErrorReply.
+    this.dispatch(ev);
     return this.out;
+  }
+
+  internalErrorReply(error: ShieldError): string {
+    return ours(421, '4.3.0', error.toReplyText());
   }
 
   private dispatch(ev: SessionEvent): void {
     switch (ev.type) {
       case 'start':
         if (this.phase !== 'wait-start') return;
-        this.phase = 'up-greeting';
+        this.phase = 'setup';
+        this.setup.begin(this.out);
         this.pumpUpstream();
         return;
       case 'upstream-failed':
@@ -130,11 +138,10 @@ class SmtpSession implements Session {
         else this.onUpstreamData(ev.data);
         return;
       case 'tls-ready':
-        if (ev.leg === 'upstream' && this.phase === 'up-tls') {
-          // Everything learned before TLS is forgotten (RFC 3207); the client's EHLO will be relayed fresh.
-          this.phase = 'ready';
-          this.greetClient();
+        if (ev.leg === 'upstream' && this.phase === 'setup') {
+          this.afterSetup(this.setup.tlsReady(this.out), null);
         } else if (ev.leg === 'client' && this.phase === 'client-tls') {
+          this.stls.tlsReady();
           this.secure = true;
           this.needHelo = true;
           this.resetTxn();
@@ -161,8 +168,11 @@ class SmtpSession implements Session {
       case 'capture-failed':
         this.onCaptureFailed(ev.id, ev.error);
         return;
-      case 'timer':
+      case 'timer': {
+        const o = this.setup.timer(ev.name);
+        if (o.kind === 'fail' && this.phase !== 'closed') this.failBeforeGreeting(o.error);
         return;
+      }
     }
   }
 
@@ -183,6 +193,7 @@ class SmtpSession implements Session {
 
   private closeAll(): void {
     this.phase = 'closed';
+    this.setup.abandon(this.out);
     if (this.capture) {
       this.out.push({ type: 'capture-discard', id: this.capture.id });
       this.capture = null;
@@ -201,26 +212,29 @@ class SmtpSession implements Session {
 
   private failBeforeGreeting(err: ShieldError): void {
     this.out.push(log('warn', 'upstream not usable; refusing the client', { code: err.code, error: err.message }));
-    this.toClient(ours(421, '4.7.0', err.toReplyText()));
+    // 4.4.2: the connection to the server broke down (RFC 3463); 4.7.0: a security refusal.
+    const enhanced = err.code === 'MS_ERR_UPSTREAM_GREETING_TIMEOUT' ? '4.4.2' : '4.7.0';
+    this.toClient(ours(421, enhanced, err.toReplyText()));
     this.closeAll();
   }
 
-  private greetClient(): void {
+  private greetClient(greeting: Buffer): void {
     this.greeted = true;
-    this.toClient(this.greeting ?? ours(220, '2.0.0', 'ready'));
+    this.toClient(greeting);
     this.pumpClient();
   }
 
   // ---- upstream ----
 
   private onUpstreamData(data: Buffer): void {
-    if (this.phase === 'closed' || this.phase === 'up-tls') return;
+    if (this.phase === 'closed') return;
+    if (this.setup.awaitingTls) return this.setup.injected(data.length, this.out);
     this.up.push(data);
     if (this.phase !== 'wait-start') this.pumpUpstream();
   }
 
   private pumpUpstream(): void {
-    while (this.phase !== 'closed' && this.phase !== 'up-tls') {
+    while (this.phase !== 'closed' && !this.setup.awaitingTls) {
       const u = this.up.next();
       if (!u) return;
       if (u.type === 'error') {
@@ -233,74 +247,31 @@ class SmtpSession implements Session {
         this.toClient(R.upstreamBroken(u.reason));
         return this.closeAll();
       }
-      this.onReply(u.reply);
+      if (this.phase === 'setup') this.afterSetup(this.setup.unit(u.reply, this.out), u.reply);
+      else this.onReply(u.reply);
+    }
+  }
+
+  /** Acts on what the upstream setup decided; `r` is the server reply it answers, if any. */
+  private afterSetup(o: SetupOutcome, r: Reply | null): void {
+    switch (o.kind) {
+      case 'pending':
+        return;
+      case 'refused':
+        // The server refuses service; its own words go to the client (nothing else is relayed in clear).
+        this.out.push(log('warn', 'upstream refused the session in its greeting', { reply: r?.code }));
+        if (r) this.toClient(r.raw);
+        return this.closeAll();
+      case 'fail':
+        return this.failBeforeGreeting(o.error);
+      case 'done':
+        this.phase = 'ready';
+        return this.greetClient(o.greeting);
     }
   }
 
   private onReply(r: Reply): void {
-    const starttls = this.opts.account.upstreamTls === 'starttls';
-    switch (this.phase) {
-      case 'up-greeting':
-        this.greeting = r.raw;
-        if (r.code !== 220) {
-          // The server refuses service; its own words go to the client (nothing else is relayed in clear).
-          this.out.push(log('warn', 'upstream refused the session in its greeting', { reply: r.code }));
-          this.toClient(r.raw);
-          return this.closeAll();
-        }
-        if (!starttls) {
-          this.phase = 'ready';
-          return this.greetClient();
-        }
-        this.toUpstream(`EHLO ${SHIELD_EHLO_NAME}\r\n`);
-        this.phase = 'up-ehlo';
-        return;
-      case 'up-ehlo':
-        if (r.code === 250 && offersStartTls(r.lines)) {
-          this.toUpstream('STARTTLS\r\n');
-          this.phase = 'up-starttls';
-          return;
-        }
-        return this.failBeforeGreeting(
-          new ShieldError(
-            'MS_ERR_UPSTREAM_STARTTLS_MISSING',
-            'the mail server did not offer STARTTLS, so the connection could be downgraded; mailshield never falls ' +
-              'back to plaintext',
-            {
-              offered: `${r.code} ${r.lines.slice(1).join(', ') || r.lines.join(' ')}`.trim(),
-              required: 'STARTTLS in the EHLO reply',
-              fix: 'check the server name and port, or set upstreamTls: implicit for an SMTPS (465) server',
-            },
-          ),
-        );
-      case 'up-starttls': {
-        if (r.code !== 220) {
-          return this.failBeforeGreeting(
-            new ShieldError('MS_ERR_UPSTREAM_STARTTLS_REFUSED', 'the mail server refused STARTTLS', {
-              offered: `${r.code} ${r.lines.join(' ')}`,
-              required: '220 to STARTTLS',
-              fix: 'mailshield never falls back to plaintext; ask the provider or use its SMTPS port with upstreamTls: implicit',
-            }),
-          );
-        }
-        // Anything after the go-ahead was sent in clear before TLS: injected (CVE-2011-0411 class). Drop it.
-        const extra = this.up.discard();
-        if (extra > 0)
-          this.out.push(
-            log('warn', 'discarded bytes the server sent after its STARTTLS go-ahead', {
-              code: 'MS_ERR_UPSTREAM_STARTTLS_INJECTION',
-              bytes: extra,
-            }),
-          );
-        this.phase = 'up-tls';
-        this.out.push({ type: 'start-tls', leg: 'upstream' });
-        return;
-      }
-      case 'ready':
-        return this.relayReply(r);
-      default:
-        return;
-    }
+    if (this.phase === 'ready') this.relayReply(r);
   }
 
   private relayReply(r: Reply): void {
@@ -410,7 +381,11 @@ class SmtpSession implements Session {
   // ---- client ----
 
   private onClientData(data: Buffer): void {
-    if (this.phase === 'closed' || this.phase === 'client-tls') return;
+    if (this.phase === 'closed') return;
+    if (this.phase === 'client-tls') {
+      this.stls.push(data, this.out);
+      return;
+    }
     if (!this.greeted) {
       // RFC 5321 section 4.3.1: the client waits for the greeting. Early talk is a broken or hostile client.
       this.out.push(log('warn', 'client sent data before the greeting', { code: 'MS_ERR_CLIENT_PROTOCOL' }));
@@ -522,21 +497,10 @@ class SmtpSession implements Session {
   private onStartTls(): void {
     if (this.opts.account.clientTls !== 'starttls') return this.toClient(R.noStartTls);
     if (this.secure) return this.toClient(R.tlsActive);
-    this.toClient(R.startTls);
-    const rest = this.client.takeRest();
     this.phase = 'client-tls';
-    if (startsHandshakeRecord(rest)) {
-      this.out.push({ type: 'start-tls', leg: 'client', pending: rest });
-      return;
-    }
-    if (rest.length > 0)
-      this.out.push(
-        log('warn', 'discarded plaintext the client sent after STARTTLS', {
-          code: 'MS_ERR_CLIENT_STARTTLS_INJECTION',
-          bytes: rest.length,
-        }),
-      );
-    this.out.push({ type: 'start-tls', leg: 'client' });
+    this.stls.begin(this.client.takeRest());
+    // STARTTLS is not pipelinable (canProcess): every earlier reply has already gone out, so the go-ahead is due now.
+    this.stls.goAhead(R.startTls, this.out);
   }
 
   private onData(): void {
