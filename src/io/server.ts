@@ -72,6 +72,7 @@ export async function startShield(loaded: LoadedConfig, opts: StartOptions): Pro
       extraCa,
       pin: a.upstreamPin,
       policy: config.policy.upstream,
+      candidate: config.policy.candidate?.upstream,
       exceptions: config.policy.exceptions,
       now: now(),
       timeoutMs: limits.upstreamConnectTimeoutMs,
