@@ -8,6 +8,7 @@ import { timeToGreeting, type TlsTarget } from './wire.js';
 export const SETUP_ROWS = [
   'direct',
   'shield (warm)',
+  'shield + policy.candidate (warm)',
   'shield (cold: new leaf)',
   'stunnel',
   'mitmproxy (warm)',
@@ -30,6 +31,9 @@ function targetFor(env: Env, row: SetupRow, proto: Proto): TlsTarget | Skip {
       return env.target('direct', proto);
     case 'shield (warm)':
       return env.target('shield', proto);
+    case 'shield + policy.candidate (warm)':
+      // The same config as `shield` plus a candidate, so the difference between the two rows is the shadow judgement.
+      return { port: env.candidate.port(proto), servername: 'localhost', ca: env.candidate.caPem };
     case 'shield (cold: new leaf)': {
       const t = env.target('shield', proto);
       return 'skip' in t ? t : { ...t, servername: fresh() };
