@@ -60,10 +60,9 @@ export function exceptionSection(r: PolicyReport, p: Paint): string[] {
 }
 
 export function renderPolicyReportHuman(r: PolicyReport, p: Paint): string {
+  // The candidate is named in its own section below.
   const head =
-    p.bold('mailshield policy report') +
-    `  policy client '${r.policy.client}', upstream '${r.policy.upstream}'` +
-    (r.candidate.client || r.candidate.upstream ? `; candidate ${candidateWords(r)}` : '');
+    p.bold('mailshield policy report') + `  policy client '${r.policy.client}', upstream '${r.policy.upstream}'`;
   return [head, '', ...candidateSection(r, p), '', ...exceptionSection(r, p)].join('\n') + '\n';
 }
 
