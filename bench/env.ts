@@ -34,6 +34,8 @@ export interface Env {
   postfix: PostfixServer;
   fake: FakeImapProc;
   shield: ShieldProc;
+  /** The scanning shield's config plus policy.candidate (strict on both legs): W5's shadow-judgement row. */
+  candidate: ShieldProc;
   noscan: ShieldProc;
   stunnel: Bridge | null;
   mitm: Bridge | null;
@@ -80,9 +82,13 @@ export async function startEnv(plan: Plan, log: (s: string) => void): Promise<En
     shieldAccount('smtp', 'smtp', postfix.smtpsPort, pki.caCert),
     shieldAccount('fake', 'imap', fake.port, pki.caCert),
   ];
-  const [shield, noscan] = await Promise.all([
+  const [shield, noscan, candidate] = await Promise.all([
     startShieldProc(accounts, { scanOff: false }),
     startShieldProc(accounts, { scanOff: true }),
+    startShieldProc(accounts, {
+      scanOff: false,
+      extra: { policy: { candidate: { client: 'strict', upstream: 'strict' } } },
+    }),
   ]);
   const ups = [
     { label: 'pop3', port: dovecot.pop3sPort },
@@ -123,6 +129,7 @@ export async function startEnv(plan: Plan, log: (s: string) => void): Promise<En
     fake,
     shield,
     noscan,
+    candidate,
     stunnel,
     mitm,
     mitmSkip,
@@ -133,6 +140,7 @@ export async function startEnv(plan: Plan, log: (s: string) => void): Promise<En
       await Promise.allSettled([
         shield.stop(),
         noscan.stop(),
+        candidate.stop(),
         stunnel?.stop(),
         mitm?.stop(),
         dovecot.stop(),

@@ -17,6 +17,18 @@ export function procMem(pid: number): { rss: number; hwm: number } {
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
 
+let tickMs: number | null = null;
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc/PID/stat. */
+export function procCpuMs(pid: number): number {
+  tickMs ??= 1000 / (Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100);
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15 of the whole line.
+  const rest = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    .replace(/^.*\) /s, '')
+    .split(' ');
+  return (Number(rest[11]) + Number(rest[12])) * tickMs;
+}
+
 /** Resets VmHWM to the current RSS (Linux clear_refs "5"), so a peak can be measured per run. */
 export function resetPeak(pid: number): boolean {
   try {

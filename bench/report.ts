@@ -133,6 +133,21 @@ function checks(r: RunReport): Check[] {
       landed: `+${fmtMs(added)} ms`,
       met: ok(added < 3, added),
     });
+    // Issue 16: judging every handshake a second time under policy.candidate must not show up in set-up latency.
+    const shadow = get('shield + policy.candidate (warm)') - get('shield (warm)');
+    out.push({
+      workload: `W5 ${s.proto}`,
+      target: 'policy.candidate: set-up within noise of the same shield without it (< 0.5 ms at the median, warm)',
+      landed: `${shadow >= 0 ? '+' : ''}${fmtMs(shadow)} ms`,
+      met: ok(Math.abs(shadow) < 0.5, shadow),
+    });
+    const cpu = s.cpuMsPerConnection.candidate / s.cpuMsPerConnection.shield;
+    out.push({
+      workload: `W5 ${s.proto}`,
+      target: 'policy.candidate: shield CPU per connection within 5% of the same shield without it',
+      landed: `${fmtRatio(cpu)} (${fmtMs(s.cpuMsPerConnection.candidate)} vs ${fmtMs(s.cpuMsPerConnection.shield)} ms)`,
+      met: ok(Math.abs(cpu - 1) < 0.05, cpu),
+    });
   }
   if (r.idle && !hasError(r.idle)) {
     const last = r.idle.steps[r.idle.steps.length - 1];

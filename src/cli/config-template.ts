@@ -17,6 +17,9 @@ policy:
   #    allow: [sha1-handshake-signature]
   #    until: 2027-06-30
   #    reason: ISP signs its key exchange with RSA+SHA1; ticket #1234
+  # Try a stricter policy on real traffic first: every handshake is also judged under it, nothing is refused
+  # because of it, and \`mailshield policy report\` lists whom it would refuse (README: "Changing a policy safely").
+  # candidate: { client: strict, upstream: strict }
 
 ca:
   extraNames: []                # more names/IPs the local CA may issue for (e.g. a LAN address)
@@ -53,6 +56,7 @@ scan:
 actions:
   subjectPrefix: "[virus removed] "
   addScannedHeader: false
+  addTlsTraceHeader: false      # true: X-MailShield-Upstream-TLS on incoming mail (the server's TLS, as the shield saw it)
 
 quarantine:
   retentionDays: 30

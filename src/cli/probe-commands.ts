@@ -13,6 +13,7 @@ import { runProbe } from '../probe/probe.js';
 import { paintFor, renderProbeHuman, renderProbeJson } from '../probe/render.js';
 import { renderDoctorHuman, renderDoctorJson } from '../probe/render-doctor.js';
 import { loadConfig } from './context.js';
+import { policyReportFor } from './policy-commands.js';
 
 const DEFAULT_PORTS: Record<MailProtocol, number> = { pop3: 110, imap: 143, smtp: 587 };
 
@@ -151,6 +152,12 @@ async function doctorAction(o: DoctorOpts, cmd: Command): Promise<void> {
       policy: o.policy ?? null,
       clientPolicy: o.clientPolicy ?? null,
       helloRows: readHelloRows(loaded.dataDir, now),
+      traffic: policyReportFor(
+        loaded.config,
+        loaded.dataDir,
+        new Date(now.getTime() - CLIENT_WINDOW_DAYS * 86_400_000),
+        now,
+      ),
       now,
       timeoutMs: timeoutOf(o.timeout),
     };

@@ -67,6 +67,13 @@ export const configSchema = z.strictObject({
       client: z.enum(CLIENT_POLICIES).default('auto'),
       upstream: z.enum(UPSTREAM_POLICIES).default('balanced'),
       exceptions: z.array(exceptionSchema).default([]),
+      /**
+       * A policy to try on real traffic before it applies: every handshake is also judged under it, and what it
+       * would refuse is recorded (mailshield policy report). It never changes a connection.
+       */
+      candidate: z
+        .strictObject({ client: z.enum(CLIENT_POLICIES).optional(), upstream: z.enum(UPSTREAM_POLICIES).optional() })
+        .optional(),
     })
     .prefault({}),
   ca: z
@@ -130,6 +137,8 @@ export const configSchema = z.strictObject({
       incoming: z.enum(['replace']).default('replace'),
       subjectPrefix: z.string().default('[virus removed] '),
       addScannedHeader: z.boolean().default(false),
+      /** One X-MailShield-Upstream-TLS header on incoming mail: what protected the internet hop. Off by default. */
+      addTlsTraceHeader: z.boolean().default(false),
       /** Optional line for clean outgoing mail (SMTP); off by default. */
       outgoingSignature: z
         .strictObject({

@@ -14,7 +14,9 @@ import { DotStuffer } from '../core/dot-stuffing.js';
 import { GuardedSession } from '../core/session-guard.js';
 import type { ScanAction, Scanner } from '../scan/types.js';
 import type { EventStore } from '../store/events.js';
+import type { ClientPolicyDecision } from '../tls/client-policy.js';
 import type { ClientHelloInfo, LeafSource, UpstreamHandshakeFacts } from '../tls/facts.js';
+import { shadowClient } from '../tls/shadow-policy.js';
 import { acceptClientTls } from './client-tls.js';
 import { OUT_HIGH_WATER, OUT_LOW_WATER, OutQueue } from './out-queue.js';
 import { Spool } from './spool.js';
@@ -92,6 +94,8 @@ export class Connection {
   private readonly log: Logger;
   private bytesIn: Record<Leg, number> = { client: 0, upstream: 0 };
   private outcome = 'closed';
+  /** The upstream TLS facts, for the trace header (actions.addTlsTraceHeader). */
+  private upstreamTls: UpstreamHandshakeFacts | undefined;
 
   constructor(
     private readonly raw: Socket,
@@ -183,7 +187,7 @@ export class Connection {
       listen: this.deps.listen,
       handshakeTimeoutMs: this.deps.limits.clientHandshakeTimeoutMs,
     });
-    this.recordHello(clientAddress, res.hello, res.ok ? null : res.error, res.ok ? res.decision.policy : null);
+    this.recordHello(clientAddress, res.hello, res.ok ? null : res.error, res.ok ? res.decision : null);
     if (!res.ok) {
       this.logError(res.error);
       this.raw.destroy();
@@ -428,7 +432,7 @@ export class Connection {
         pending,
       );
       const addr = `${this.raw.remoteAddress ?? '?'}:${this.raw.remotePort ?? 0}`;
-      this.recordHello(addr, res.hello, res.ok ? null : res.error, res.ok ? res.decision.policy : null);
+      this.recordHello(addr, res.hello, res.ok ? null : res.error, res.ok ? res.decision : null);
       this.upgrading.client = false;
       if (!res.ok) {
         this.logError(res.error);
@@ -468,6 +472,7 @@ export class Connection {
         direction: cap.direction,
         ...body,
         connId: this.id,
+        upstreamTls: this.upstreamTls,
       });
     } catch (e) {
       const err = asShieldError(e, 'MS_ERR_SCAN_ENGINE');
@@ -584,9 +589,11 @@ export class Connection {
     addr: string,
     hello: ClientHelloInfo | null,
     err: ShieldError | null,
-    policy: string | null,
+    decision: ClientPolicyDecision | null,
   ): void {
     if (!hello) return;
+    const candidate = this.deps.config.policy.candidate?.client;
+    const wouldRefuse = decision && shadowClient(hello, decision, candidate, this.deps.listen);
     this.record(() =>
       this.deps.events?.clientHello(
         {
@@ -594,16 +601,18 @@ export class Connection {
           account: this.deps.account.name,
           listener: this.deps.listen,
           clientAddress: addr,
-          policy: policy ?? this.deps.config.policy.client,
+          policy: decision?.policy ?? this.deps.config.policy.client,
         },
         hello,
         err === null,
         err ? err.message : null,
+        wouldRefuse,
       ),
     );
   }
 
   private recordFacts(f: UpstreamHandshakeFacts): void {
+    this.upstreamTls = f;
     const level = f.verdict === 'ok' ? 'info' : 'warn';
     this.log[level](
       {

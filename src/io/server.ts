@@ -15,6 +15,7 @@ import { EventStore } from '../store/events.js';
 import { caPermittedNames, loadOrCreateCa, type LocalCa } from '../tls/ca.js';
 import { LeafCache } from '../tls/leaf-cache.js';
 import { Connection } from './connection.js';
+import { watchExceptionExpiry } from './exception-watch.js';
 import type { UpstreamTarget } from './upstream.js';
 
 export interface ListenerInfo {
@@ -72,6 +73,7 @@ export async function startShield(loaded: LoadedConfig, opts: StartOptions): Pro
       extraCa,
       pin: a.upstreamPin,
       policy: config.policy.upstream,
+      candidate: config.policy.candidate?.upstream,
       exceptions: config.policy.exceptions,
       now: now(),
       timeoutMs: limits.upstreamConnectTimeoutMs,
@@ -148,9 +150,11 @@ export async function startShield(loaded: LoadedConfig, opts: StartOptions): Pro
     throw e;
   }
 
+  const stopExpiryWatch = watchExceptionExpiry(config.policy.exceptions, log, now);
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      stopExpiryWatch();
       log.info({ sessions: live.size, timeoutMs: config.shutdownTimeoutMs }, 'shutting down: no new connections');
       const closed = Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
       const all = Promise.all([...live].map((c) => c.done));

@@ -15,6 +15,7 @@ import type { UpstreamHandshakeFacts } from '../tls/facts.js';
 import { createTap, serverHandshakeSecretFrom, type ObservedHandshake } from '../tls/handshake-tap.js';
 import { formatTempKey } from '../tls/names.js';
 import { OFFERED_CIPHERS, OFFERED_NON_FS_CIPHERS, OFFERED_SIGALGS, UPSTREAM_PROFILES } from '../tls/profiles.js';
+import { shadowUpstream } from '../tls/shadow-policy.js';
 import { evaluateUpstream, refusalError, type UpstreamFactsInput } from '../tls/upstream-policy.js';
 
 export interface UpstreamTarget {
@@ -28,6 +29,8 @@ export interface UpstreamTarget {
   /** 'sha256/BASE64' of the server's SubjectPublicKeyInfo, from upstreamPin. */
   pin?: string;
   policy: UpstreamPolicyName;
+  /** policy.candidate.upstream: judged too, recorded, never enforced. */
+  candidate?: UpstreamPolicyName;
   exceptions: PolicyException[];
   now: Date;
   timeoutMs: number;
@@ -326,7 +329,8 @@ export async function upgradeUpstreamTls(sock: net.Socket, t: UpstreamTarget): P
     return { ok: false, error, facts };
   }
   const ev = evaluateUpstream(raw.facts, t.policy, t.exceptions, t.now);
-  const facts: UpstreamHandshakeFacts = { ...raw.facts, ...ev };
+  const wouldRefuse = shadowUpstream(raw.facts, ev, t.candidate, t.exceptions, t.now) ?? undefined;
+  const facts: UpstreamHandshakeFacts = { ...raw.facts, ...ev, ...(wouldRefuse && { wouldRefuse }) };
   const error = refusalError(ev);
   if (error) {
     raw.socket.on('error', () => undefined);

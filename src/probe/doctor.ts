@@ -7,6 +7,7 @@ import { splitHostPort } from '../core/config.js';
 import { checkCa, checkClamd, checkListener, type CheckStatus, type LocalCheck } from '../io/doctor-local.js';
 import { refusedClients, type ClientHelloRow, type RefusedClient } from './client-leg.js';
 import { runProbe } from './probe.js';
+import type { PolicyReport } from './policy-report.js';
 import type { ProbeResult, ProfileVerdict } from './result.js';
 
 /** How far back recorded clients count, and how far ahead a lapsing exception is worth a line. */
@@ -45,6 +46,8 @@ export interface DoctorReport {
   /** False when there is no store yet, so nothing was recorded. */
   clientsRecorded: boolean;
   exceptions: ExceptionRow[];
+  /** What policy.candidate would have refused in real traffic, and exception uses (policy-report.ts). */
+  traffic: PolicyReport;
   local: LocalCheck[];
   exitCode: number;
 }
@@ -58,6 +61,8 @@ export interface DoctorInput {
   clientPolicy: ClientPolicyName | null;
   /** Recorded ClientHellos, or null when there is no store. */
   helloRows: ClientHelloRow[] | null;
+  /** The store's policy report for the last CLIENT_WINDOW_DAYS (read by the CLI). */
+  traffic: PolicyReport;
   now: Date;
   timeoutMs: number;
 }
@@ -176,6 +181,7 @@ export async function runDoctor(i: DoctorInput): Promise<DoctorReport> {
     clients,
     clientsRecorded: i.helloRows !== null,
     exceptions: lapsingExceptions(cfg.policy.exceptions, i.now),
+    traffic: i.traffic,
     local,
     exitCode: failed ? 1 : 0,
   };

@@ -2,6 +2,7 @@
 import type { CheckStatus } from '../io/doctor-local.js';
 import type { DoctorReport } from './doctor.js';
 import type { Paint } from './render.js';
+import { candidateSection, exceptionSection } from './render-policy.js';
 
 function word(s: CheckStatus, p: Paint): string {
   const padded = s.padEnd(4);
@@ -44,6 +45,8 @@ export function renderDoctorHuman(r: DoctorReport, p: Paint): string {
       e.daysLeft < 0 ? p.bad(`expired ${-e.daysLeft} day(s) ago`) : p.warn(`expires in ${e.daysLeft} day(s)`);
     out.push(`  ${e.host} allow [${e.allow.join(', ')}] until ${e.until}: ${when}${e.reason ? ` (${e.reason})` : ''}`);
   }
+
+  out.push('', ...candidateSection(r.traffic, p), '', ...exceptionSection(r.traffic, p));
 
   out.push('', p.bold('Local'));
   for (const l of r.local) {

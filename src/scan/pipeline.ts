@@ -13,6 +13,7 @@ import type { Engine, ScanInput } from './engine.js';
 import { readHeaders, type MessageHeaders } from './headers.js';
 import { buildNotice } from './notice.js';
 import { readAll, sourceOf, type MessageSource } from './source.js';
+import { addTlsTrace } from './tls-trace-header.js';
 import type { CapturedMessage, ScanAction, Scanner, Verdict } from './types.js';
 import { combineVerdicts, describeVerdict, isFinding, verdictHeaderValue } from './verdict.js';
 
@@ -234,7 +235,7 @@ export function createScanPipeline(deps: PipelineDeps): ScanPipeline {
   }
 
   return {
-    scan,
+    scan: actions.addTlsTraceHeader ? (m) => scan(m).then((a) => addTlsTrace(a, m)) : scan,
     quarantine,
     async close() {
       await Promise.all(engines.map((e) => e.close?.()));

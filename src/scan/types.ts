@@ -1,4 +1,5 @@
 // The vocabulary between the protocols and the scan pipeline.
+import type { UpstreamHandshakeFacts } from '../tls/facts.js';
 
 export type Direction = 'incoming' | 'outgoing';
 
@@ -13,6 +14,8 @@ export interface CapturedMessage {
   size: number;
   /** Connection id, for logs. */
   connId?: string;
+  /** How the upstream leg was protected, for actions.addTlsTraceHeader. */
+  upstreamTls?: UpstreamHandshakeFacts;
 }
 
 export type Verdict =

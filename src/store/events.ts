@@ -4,6 +4,8 @@ import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
 import type { ShieldError } from '../core/errors.js';
 import type { ClientHelloInfo, UpstreamHandshakeFacts } from '../tls/facts.js';
+import type { WouldRefuse } from '../tls/shadow-policy.js';
+import { PolicyEvents } from './policy-events.js';
 
 export interface ConnectionRow {
   id: string;
@@ -17,7 +19,12 @@ export class EventStore {
   constructor(
     private readonly db: Db,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.policy = new PolicyEvents(db);
+  }
+
+  /** Would-refuse events and exception uses (issue 16), written alongside the handshake rows. */
+  private readonly policy: PolicyEvents;
 
   /** Statements are compiled once per store: these run on every connection. */
   private readonly stmts = new Map<string, Statement<unknown[]>>();
@@ -49,6 +56,7 @@ export class EventStore {
     hello: ClientHelloInfo,
     accepted: boolean,
     refusal: string | null,
+    wouldRefuse?: WouldRefuse | null,
   ): void {
     this.stmt(
       `INSERT INTO client_hellos (connection_id, account, listener, client_address, at, versions_json, ciphers_json,
@@ -70,6 +78,7 @@ export class EventStore {
       c.policy,
       refusal,
     );
+    if (wouldRefuse) this.policy.wouldRefuse(this.at(), c.connectionId, c.account, wouldRefuse);
   }
 
   upstreamHandshake(connectionId: string | null, account: string, f: UpstreamHandshakeFacts): void {
@@ -93,6 +102,9 @@ export class EventStore {
       JSON.stringify(f.findings),
       JSON.stringify(f.chain),
     );
+    if (f.wouldRefuse) this.policy.wouldRefuse(this.at(), connectionId, account, f.wouldRefuse);
+    // Only a handshake that went ahead used its exceptions; a refused one is in `errors` already.
+    if (f.verdict !== 'refused') for (const ex of f.exceptionsApplied) this.policy.exceptionUsed(this.at(), ex);
   }
 
   error(connectionId: string | null, account: string | null, e: ShieldError): void {

@@ -112,4 +112,34 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  // Version 3 is the dashboard's, 5 intercept mode's; openDb applies whatever is missing in order, gaps included.
+  {
+    version: 4,
+    name: 'policy rollout: would-refuse events under policy.candidate, exception uses',
+    sql: `
+      CREATE TABLE would_refuse (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        connection_id TEXT,
+        account TEXT NOT NULL,
+        leg TEXT NOT NULL CHECK (leg IN ('client', 'upstream')),
+        peer TEXT NOT NULL,
+        peer_label TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        candidate TEXT NOT NULL,
+        code TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        explanation TEXT NOT NULL,
+        admit TEXT
+      );
+      CREATE INDEX would_refuse_at ON would_refuse(at);
+
+      CREATE TABLE exception_uses (
+        exception TEXT PRIMARY KEY,
+        uses INTEGER NOT NULL,
+        first_used TEXT NOT NULL,
+        last_used TEXT NOT NULL
+      );
+    `,
+  },
 ];

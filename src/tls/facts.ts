@@ -1,6 +1,7 @@
 // What we record about a TLS handshake on either leg. Names follow what `openssl s_client` prints, because that is
 // what users and the story compare against: SHA1/SHA256, RSA/RSA-PSS/ECDSA, "X25519, 253 bits",
 // "ECDH, prime256v1, 256 bits".
+import type { WouldRefuse } from './shadow-policy.js';
 
 /** A summary of one certificate in a chain, leaf first. */
 export interface CertSummary {
@@ -64,6 +65,8 @@ export interface UpstreamHandshakeFacts {
   /** Exceptions that applied, and ones that matched the host but had expired. */
   exceptionsApplied: string[];
   exceptionsExpired: string[];
+  /** Set when policy.candidate would have refused this accepted handshake (shadow-policy.ts). */
+  wouldRefuse?: WouldRefuse;
 }
 
 /** Inputs to the certificate rules that only a live handshake can give (the rest derive from `chain`). */

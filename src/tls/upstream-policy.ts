@@ -72,7 +72,12 @@ interface Ctx {
   findings: PolicyFinding[];
 }
 
-const describeException = (e: PolicyException, allow: string): string => `${e.host}: ${allow} until ${e.until}`;
+/**
+ * How an exception is named in exceptionsApplied, in logs and as the key of its use count in the store; one
+ * relaxation at a time, so doctor can say which part of an entry is still needed.
+ */
+export const describeException = (e: Pick<PolicyException, 'host' | 'until'>, allow: string): string =>
+  `${e.host}: ${allow} until ${e.until}`;
 
 function refuse(c: Ctx, rule: string, code: ErrorCode, message: string, hint?: Relaxation): void {
   const f: PolicyFinding = { level: 'refusal', rule, code, message };
