@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { asShieldError } from '../core/errors.js';
 import { registerCaCommands } from './ca-commands.js';
 import { registerInitCommand } from './init-command.js';
+import { registerInterceptCommands } from './intercept-commands.js';
 import { registerProbeCommands } from './probe-commands.js';
 import { registerQuarantineCommands } from './quarantine-commands.js';
 import { registerStartCommand } from './start-command.js';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerCaCommands(program);
   registerQuarantineCommands(program);
   registerProbeCommands(program);
+  registerInterceptCommands(program);
   return program;
 }
 

@@ -112,4 +112,26 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    name: 'intercepted connections: original destination and the name used',
+    sql: `
+      CREATE TABLE interceptions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        connection_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        client_address TEXT NOT NULL,
+        original_destination TEXT NOT NULL,
+        protocol TEXT NOT NULL,
+        tls_mode TEXT NOT NULL,
+        sni TEXT,
+        name TEXT,
+        name_source TEXT,
+        decision TEXT NOT NULL CHECK (decision IN ('intercept', 'passthrough', 'refuse')),
+        reason TEXT
+      );
+      CREATE INDEX interceptions_at ON interceptions(at);
+      CREATE INDEX interceptions_connection ON interceptions(connection_id);
+    `,
+  },
 ];
