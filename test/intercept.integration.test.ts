@@ -248,6 +248,57 @@ describe('intercept mode (nftables redirect in a test namespace)', { skip }, () 
     assert.match(r.out, /^-ERR .*no server name \(SNI\).*intercept\.hosts: \{127\.0\.0\.3: .*MS_ERR_INTERCEPT_NO_NAME/);
   });
 
+  test('a client without SNI is intercepted under the intercept.hosts name, and gets a leaf for that name', () => {
+    const py = [
+      'import socket, ssl, sys',
+      'ctx = ssl.create_default_context(cafile=sys.argv[1])',
+      'ctx.check_hostname = False',
+      "s = ctx.wrap_socket(socket.create_connection(('127.0.0.2', 995), timeout=20))",
+      "names = [v for k, v in s.getpeercert()['subjectAltName'] if k == 'DNS']",
+      "print(' '.join(names))",
+      'print(s.recv(4096).decode())',
+    ].join('\n');
+    const r = asNobody('/usr/bin/python3', ['-c', py, shieldCa]);
+    assert.equal(r.status, 0, r.err);
+    assert.match(r.out, /\bpop\.isp\.test\b/, 'the shield leaf names the hosts entry');
+    assert.match(r.out, /^\+OK/m, 'the real server greets through the shield');
+  });
+
+  test('IPv6: a name that does not resolve to the destination [::1]:995 is refused with the explanation', () => {
+    const py = [
+      'import socket, ssl',
+      'ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)',
+      'ctx.check_hostname = False',
+      'ctx.verify_mode = ssl.CERT_NONE',
+      "raw = socket.create_connection(('::1', 995), timeout=20)",
+      "s = ctx.wrap_socket(raw, server_hostname='imap.isp.test')",
+      'print(s.recv(4096).decode())',
+    ].join('\n');
+    const r = asNobody('/usr/bin/python3', ['-c', py]);
+    assert.equal(r.status, 0, r.err);
+    assert.match(
+      r.out,
+      /^-ERR .*\[::1\]:995 for imap\.isp\.test, but imap\.isp\.test resolves to 127\.0\.0\.2.*MS_ERR_INTERCEPT_DESTINATION/,
+    );
+  });
+
+  test('STARTTLS to a server outside domains: the whole dialogue, TLS included, passes untouched', () => {
+    const r = asNobody('curl', [
+      '-sS',
+      '--ssl-reqd',
+      '--cacert',
+      join(dir, 'isp-ca.pem'),
+      '--resolve',
+      'mail.other.test:143:127.0.0.2',
+      '-u',
+      'alice:secret',
+      'imap://mail.other.test:143/INBOX;UID=1',
+    ]);
+    assert.equal(r.status, 0, `curl failed: ${r.err}`);
+    // Untouched: the original message, not the shield's notice.
+    assert.match(r.out, /^Subject: intercepted infection/m);
+  });
+
   test('intercept status shows the rules and the decisions with original destination and name', () => {
     const r = cli('intercept', 'status');
     assert.equal(r.status, 0, r.stderr);
@@ -256,6 +307,9 @@ describe('intercept mode (nftables redirect in a test namespace)', { skip }, () 
     assert.match(r.stdout, /-> 127\.0\.0\.2:143 imap\/starttls intercept as imap\.isp\.test \(sni\)/);
     assert.match(r.stdout, /-> 127\.0\.0\.2:995 pop3\/implicit passthrough as mail\.other\.test/);
     assert.match(r.stdout, /-> 127\.0\.0\.3:995 pop3\/implicit refuse: .*no server name/);
+    assert.match(r.stdout, /-> 127\.0\.0\.2:995 pop3\/implicit intercept as pop\.isp\.test \(hosts\)/);
+    assert.match(r.stdout, /-> \[::1\]:995 pop3\/implicit refuse: .*resolves to 127\.0\.0\.2/);
+    assert.match(r.stdout, /-> 127\.0\.0\.2:143 imap\/starttls passthrough as mail\.other\.test/);
     // A loop would have brought the shield's own upstream connection back as a decision for 127.0.0.1.
     assert.doesNotMatch(r.stdout, /^ {2}\S+ 127\.0\.0\.\d+:\d+ -> 127\.0\.0\.1:/m);
     const ca = cli('ca', 'path');
