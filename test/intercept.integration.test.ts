@@ -6,7 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
+import { originalDestination, viaConntrack } from '../src/io/intercept/original-dst.js';
 import { startDovecot, type Dovecot } from './fixtures/dovecot.js';
 import { enterNetns, netnsUnavailable, type Netns } from './fixtures/netns.js';
 import { testLeaf, testPki } from './fixtures/pki.js';
@@ -297,6 +299,39 @@ describe('intercept mode (nftables redirect in a test namespace)', { skip }, () 
     assert.equal(r.status, 0, `curl failed: ${r.err}`);
     // Untouched: the original message, not the shield's notice.
     assert.match(r.out, /^Subject: intercepted infection/m);
+  });
+
+  test("SMTP client sending MAIL before STARTTLS gets mailshield's 530 with the reason instead of a relay", () => {
+    const py = [
+      'import smtplib',
+      "s = smtplib.SMTP('smtp.isp.test', 587, timeout=30)",
+      's.ehlo()',
+      "code, msg = s.mail('sender@isp.test')",
+      'print(code, msg.decode())',
+    ].join('\n');
+    const r = asNobody('/usr/bin/python3', ['-c', py]);
+    assert.equal(r.status, 0, r.err);
+    assert.match(r.out, /^530 5\.7\.0 .*only after STARTTLS.*sent MAIL in clear.*MS_ERR_INTERCEPT_PLAINTEXT/);
+  });
+
+  test('original destination: SO_ORIGINAL_DST (koffi) and the conntrack fallback agree on a live redirect', async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as net.AddressInfo).port;
+    const rules = `table ip mstest {\n chain out {\n  type nat hook output priority -100; policy accept;\n  tcp dport 1143 redirect to :${port}\n }\n}\n`;
+    assert.equal(spawnSync('nft', ['-f', '-'], { input: rules }).status, 0);
+    try {
+      const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+      const client = net.connect(1143, '127.0.0.4');
+      const sock = await accepted;
+      assert.deepEqual(await originalDestination(sock), { ip: '127.0.0.4', port: 1143 });
+      assert.deepEqual(await viaConntrack(sock), { ip: '127.0.0.4', port: 1143 });
+      client.destroy();
+      sock.destroy();
+    } finally {
+      spawnSync('nft', ['delete', 'table', 'ip', 'mstest']);
+      server.close();
+    }
   });
 
   test('intercept status shows the rules and the decisions with original destination and name', () => {

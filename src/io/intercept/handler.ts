@@ -48,8 +48,8 @@ export interface InterceptDeps {
   createSession: (protocol: AccountConfig['protocol'], o: SessionOptions) => Session;
   /** Runs a Connection under the server's bookkeeping (shutdown waits for it). */
   run: (conn: Connection) => void;
-  /** Registers a raw relay so shutdown can end it. */
-  relay: (a: Socket, b: Socket) => void;
+  /** Relays raw bytes both ways until either side closes or both are idle for `idleMs`; shutdown ends it. */
+  relay: (a: Socket, b: Socket, idleMs: number) => void;
 }
 
 interface Hello {
@@ -151,9 +151,15 @@ async function starttlsPhase(ctx: Ctx): Promise<void> {
   const watch = new StartTlsWatch(profile.protocol, deps.limits.maxLineBytes);
   const outcome = await new Promise<{ pending: Buffer } | null>((resolve) => {
     let settled = false;
+    // The plaintext phase is bounded like any session: a client that goes quiet before STARTTLS is let go.
+    const idle = setTimeout(() => {
+      ctx.log.info({ dst: ctx.base.originalDestination, idleMs: deps.limits.idleTimeoutMs }, 'idle before STARTTLS');
+      onClose();
+    }, deps.limits.idleTimeoutMs);
     const end = (r: { pending: Buffer } | null) => {
       if (settled) return;
       settled = true;
+      clearTimeout(idle);
       client.off('data', onClient);
       upstream.off('data', onUpstream);
       client.off('close', onClose);
@@ -182,8 +188,14 @@ async function starttlsPhase(ctx: Ctx): Promise<void> {
         }
       }
     };
-    const onClient = (d: Buffer) => act(watch.client(d));
-    const onUpstream = (d: Buffer) => act(watch.upstream(d));
+    const onClient = (d: Buffer) => {
+      idle.refresh();
+      act(watch.client(d));
+    };
+    const onUpstream = (d: Buffer) => {
+      idle.refresh();
+      act(watch.upstream(d));
+    };
     const onClose = () => {
       client.end();
       upstream.end();
@@ -265,7 +277,7 @@ async function passthrough(
     }
   }
   up.on('error', () => undefined);
-  ctx.deps.relay(ctx.client, up);
+  ctx.deps.relay(ctx.client, up, ctx.deps.limits.idleTimeoutMs);
 }
 
 function refuse(

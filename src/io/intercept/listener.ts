@@ -49,9 +49,18 @@ export async function startIntercept(config: Config, s: InterceptStart, log: Log
   const { host, port } = splitHostPort(ic.listen);
   const extraCa = ic.upstreamCa ? [readFileSync(s.resolvePath(ic.upstreamCa), 'utf8')] : [];
   const relays = new Set<Socket>();
-  const relay = (a: Socket, b: Socket) => {
+  const relay = (a: Socket, b: Socket, idleMs: number) => {
+    // Idle means neither direction moved: any byte either way refreshes both sockets' timers.
+    let last = Date.now();
+    const moved = () => (last = Date.now());
     for (const x of [a, b]) {
       relays.add(x);
+      x.on('data', moved);
+      x.setTimeout(idleMs, () => {
+        if (Date.now() - last < idleMs) return;
+        a.destroy();
+        b.destroy();
+      });
       x.once('close', () => {
         relays.delete(x);
         (x === a ? b : a).end();

@@ -106,7 +106,8 @@ export function findInConntrack(
   return null;
 }
 
-async function viaConntrack(sock: net.Socket): Promise<Destination | null> {
+/** The fallback on its own (exported for the namespace test that compares it with getsockopt). */
+export async function viaConntrack(sock: net.Socket): Promise<Destination | null> {
   const text = await readFile('/proc/net/nf_conntrack', 'utf8').catch(() => null);
   if (text === null) return null;
   const strip = (a: string | undefined) => (a ?? '').replace(/^::ffff:/, '');
