@@ -292,9 +292,16 @@ function checkIntercept(ic: Config['intercept'], file: string): void {
     const n = name.toLowerCase().replace(/\.$/, '');
     if (!ic.domains.some((d) => n === d || n.endsWith(`.${d}`)))
       throw bad(`hosts.${ip}`, `expected a name inside intercept.domains (${ic.domains.join(', ')}), found "${name}"`);
-    hosts[ip] = n;
+    hosts[ip.toLowerCase()] = n;
   }
   ic.hosts = hosts;
+  ic.ports = [...new Set(ic.ports)];
+  const listenHost = splitHostPort(ic.listen).host;
+  if (ic.gateway && (listenHost.startsWith('127.') || listenHost === '::1' || listenHost === 'localhost'))
+    throw bad(
+      'listen',
+      `expected a LAN address or 0.0.0.0 with intercept.gateway (a prerouting redirect goes to the interface's address), found ${ic.listen}`,
+    );
   const port = Number(/:(\d+)$/.exec(ic.listen)?.[1]);
   if ((ic.ports as readonly number[]).includes(port))
     throw bad('listen', `expected a port that is not itself intercepted (${ic.ports.join(', ')}), found ${ic.listen}`);

@@ -92,4 +92,7 @@ test('config: intercept beside accounts: [] is valid; domains required; hosts mu
   bad({ enabled: true, domains: ['isp.test'], ports: [443] }, /intercept\.ports/);
   bad({ enabled: true, domains: ['isp.test'], listen: '127.0.0.1:995' }, /not itself intercepted/);
   bad({ enabled: true, domains: ['*.isp.test'] }, /domains\[0\]/);
+  bad({ enabled: true, domains: ['isp.test'], gateway: { interface: 'eth1' } }, /LAN address or 0\.0\.0\.0/);
+  const gw = { enabled: true, domains: ['isp.test'], gateway: { interface: 'eth1' }, listen: '0.0.0.0:10990' };
+  assert.equal(validateConfig({ intercept: gw }, 'f.yaml').intercept.gateway?.interface, 'eth1');
 });
