@@ -343,7 +343,10 @@ describe('intercept mode (nftables redirect in a test namespace)', { skip }, () 
     assert.match(r.stdout, /-> 127\.0\.0\.2:995 pop3\/implicit passthrough as mail\.other\.test/);
     assert.match(r.stdout, /-> 127\.0\.0\.3:995 pop3\/implicit refuse: .*no server name/);
     assert.match(r.stdout, /-> 127\.0\.0\.2:995 pop3\/implicit intercept as pop\.isp\.test \(hosts\)/);
-    assert.match(r.stdout, /-> \[::1\]:995 pop3\/implicit refuse: .*resolves to 127\.0\.0\.2/);
+    assert.match(
+      r.stdout,
+      /-> \[::1\]:995 pop3\/implicit refuse as imap\.isp\.test \(sni\): .*resolves to 127\.0\.0\.2/,
+    );
     assert.match(r.stdout, /-> 127\.0\.0\.2:143 imap\/starttls passthrough as mail\.other\.test/);
     // A loop would have brought the shield's own upstream connection back as a decision for 127.0.0.1.
     assert.doesNotMatch(r.stdout, /^ {2}\S+ 127\.0\.0\.\d+:\d+ -> 127\.0\.0\.1:/m);

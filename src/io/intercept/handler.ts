@@ -221,6 +221,12 @@ async function starttlsPhase(ctx: Ctx): Promise<void> {
 async function decide(ctx: Ctx, hello: Hello, upstream: Socket | null): Promise<void> {
   const ic = ctx.deps.config.intercept;
   let choice: NameChoice = chooseName(ctx.dst, hello.sni, ic);
+  // Recorded even when the address check below refuses it: the name is what the user needs to see.
+  const names = {
+    sni: hello.sni,
+    name: choice.kind === 'refuse' ? null : choice.name,
+    nameSource: choice.kind === 'intercept' ? choice.source : null,
+  };
   if (choice.kind === 'intercept' && choice.needsDnsCheck) {
     const name = choice.name;
     const answer = await lookup(name, { all: true }).then(
@@ -230,7 +236,6 @@ async function decide(ctx: Ctx, hello: Hello, upstream: Socket | null): Promise<
     const err = checkDestination(ctx.dst, name, answer.ips, answer.err);
     if (err) choice = { kind: 'refuse', error: err };
   }
-  const names = { sni: hello.sni, name: choice.kind === 'refuse' ? null : choice.name };
   if (choice.kind === 'passthrough') return passthrough(ctx, hello, upstream, choice);
   upstream?.removeAllListeners('close');
   if (choice.kind === 'refuse') {
@@ -249,7 +254,7 @@ async function decide(ctx: Ctx, hello: Hello, upstream: Socket | null): Promise<
     relayedGreeting: upstream !== null,
   });
   ctx.log.info({ conn: conn.id, dst: ctx.base.originalDestination, name, source }, 'intercepting');
-  record(ctx, conn.id, { decision: 'intercept', reason: null, ...names, nameSource: source });
+  record(ctx, conn.id, { decision: 'intercept', reason: null, ...names });
   ctx.deps.run(conn);
 }
 
@@ -283,7 +288,7 @@ async function passthrough(
 function refuse(
   ctx: Ctx,
   error: ShieldError,
-  names: { sni: string | null; name: string | null },
+  names: { sni: string | null; name: string | null; nameSource?: InterceptionRow['nameSource'] },
   clientTls: 'implicit' | 'none',
 ): void {
   const conn = connectionFor(ctx, {
