@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { originalDestination, viaConntrack } from '../src/io/intercept/original-dst.js';
+import { originalDestination, viaConntrack, viaGetsockopt } from '../src/io/intercept/original-dst.js';
 import { startDovecot, type Dovecot } from './fixtures/dovecot.js';
 import { enterNetns, netnsUnavailable, type Netns } from './fixtures/netns.js';
 import { testLeaf, testPki } from './fixtures/pki.js';
@@ -314,25 +314,33 @@ describe('intercept mode (nftables redirect in a test namespace)', { skip }, () 
     assert.match(r.out, /^530 5\.7\.0 .*only after STARTTLS.*sent MAIL in clear.*MS_ERR_INTERCEPT_PLAINTEXT/);
   });
 
-  test('original destination: SO_ORIGINAL_DST (koffi) and the conntrack fallback agree on a live redirect', async () => {
-    const server = net.createServer();
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const port = (server.address() as net.AddressInfo).port;
-    const rules = `table ip mstest {\n chain out {\n  type nat hook output priority -100; policy accept;\n  tcp dport 1143 redirect to :${port}\n }\n}\n`;
-    assert.equal(spawnSync('nft', ['-f', '-'], { input: rules }).status, 0);
-    try {
-      const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
-      const client = net.connect(1143, '127.0.0.4');
-      const sock = await accepted;
-      assert.deepEqual(await originalDestination(sock), { ip: '127.0.0.4', port: 1143 });
-      assert.deepEqual(await viaConntrack(sock), { ip: '127.0.0.4', port: 1143 });
-      client.destroy();
-      sock.destroy();
-    } finally {
-      spawnSync('nft', ['delete', 'table', 'ip', 'mstest']);
-      server.close();
-    }
-  });
+  for (const [family, listenOn, dialled] of [
+    ['ip', '127.0.0.1', '127.0.0.4'],
+    ['ip6', '::1', '::1'],
+  ] as const) {
+    const title = `original destination (${family}): SO_ORIGINAL_DST via koffi and the conntrack fallback agree`;
+    test(title, { timeout: 20_000 }, async () => {
+      const server = net.createServer();
+      await new Promise<void>((r) => server.listen(0, listenOn, () => r()));
+      const port = (server.address() as net.AddressInfo).port;
+      const rules = `table ${family} mstest {\n chain out {\n  type nat hook output priority -100; policy accept;\n  tcp dport 1143 redirect to :${port}\n }\n}\n`;
+      assert.equal(spawnSync('nft', ['-f', '-'], { input: rules }).status, 0);
+      const sockets: net.Socket[] = [];
+      try {
+        const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+        sockets.push(net.connect(1143, dialled));
+        const sock = await accepted;
+        sockets.push(sock);
+        assert.deepEqual(viaGetsockopt(sock), { ip: dialled, port: 1143 }, 'getsockopt');
+        assert.deepEqual(await viaConntrack(sock), { ip: dialled, port: 1143 }, 'conntrack');
+        assert.deepEqual(await originalDestination(sock), { ip: dialled, port: 1143 });
+      } finally {
+        for (const x of sockets) x.destroy();
+        spawnSync('nft', ['delete', 'table', family, 'mstest']);
+        server.close();
+      }
+    });
+  }
 
   test('intercept status shows the rules and the decisions with original destination and name', () => {
     const r = cli('intercept', 'status');

@@ -92,4 +92,16 @@ test('conntrack fallback finds the original destination by the reply tuple', () 
   const c = { clientIp: '127.0.0.1', clientPort: 40000, localIp: '127.0.0.1', localPort: 10990 };
   assert.deepEqual(findInConntrack(text, c), { ip: '127.0.0.2', port: 995 });
   assert.equal(findInConntrack(text, { ...c, clientPort: 40002 }), null);
+  // IPv6 entries spell addresses fully expanded.
+  const z = '0000:0000:0000:0000:0000:0000:0000:0001';
+  const v6 = `ipv6     10 tcp      6 431999 ESTABLISHED src=${z} dst=2001:0db8:0000:0000:0000:0000:0000:0007 sport=34708 dport=993 src=${z} dst=${z} sport=10990 dport=34708 [ASSURED] mark=0 zone=0 use=2`;
+  assert.deepEqual(findInConntrack(v6, { clientIp: '::1', clientPort: 34708, localIp: '::1', localPort: 10990 }), {
+    ip: '2001:db8::7',
+    port: 993,
+  });
+  // A v4-mapped socket address matches a plain IPv4 entry.
+  assert.deepEqual(findInConntrack(text, { ...c, clientIp: '::ffff:127.0.0.1', localIp: '::ffff:127.0.0.1' }), {
+    ip: '127.0.0.2',
+    port: 995,
+  });
 });

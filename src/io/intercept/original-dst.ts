@@ -70,7 +70,8 @@ export function parseSockaddr(buf: Buffer): Destination | null {
   return null;
 }
 
-function viaGetsockopt(sock: net.Socket): Destination | null {
+/** SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST on the socket's fd; null when the option or koffi is unavailable. */
+export function viaGetsockopt(sock: net.Socket): Destination | null {
   const c = loadLibc();
   const fd = fdOf(sock);
   if (!c || fd === null) return null;
@@ -85,6 +86,13 @@ function viaGetsockopt(sock: net.Socket): Destination | null {
  * Finds the connection in /proc/net/nf_conntrack text by its reply tuple (the listener answering the client) and
  * returns the original tuple's destination.
  */
+/** One spelling per address: conntrack prints IPv6 fully expanded (0000:…:0001), sockets say ::1. */
+function canonIp(ip: string): string {
+  const bare = ip.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+  if (net.isIPv6(bare)) return new net.SocketAddress({ address: bare, family: 'ipv6' }).address;
+  return bare;
+}
+
 export function findInConntrack(
   text: string,
   c: { clientIp: string; clientPort: number; localIp: string; localPort: number },
@@ -95,13 +103,13 @@ export function findInConntrack(
     if (fields.length < 8) continue;
     const [, oDst, oSport, oDport, rSrc, rDst, rSport, rDport] = fields as [string, ...string[]] as string[];
     if (
-      rSrc === c.localIp &&
+      canonIp(rSrc!) === canonIp(c.localIp) &&
       Number(rSport) === c.localPort &&
-      rDst === c.clientIp &&
+      canonIp(rDst!) === canonIp(c.clientIp) &&
       Number(rDport) === c.clientPort &&
       Number(oSport) === c.clientPort
     )
-      return { ip: oDst!, port: Number(oDport) };
+      return { ip: canonIp(oDst!), port: Number(oDport) };
   }
   return null;
 }
@@ -110,11 +118,10 @@ export function findInConntrack(
 export async function viaConntrack(sock: net.Socket): Promise<Destination | null> {
   const text = await readFile('/proc/net/nf_conntrack', 'utf8').catch(() => null);
   if (text === null) return null;
-  const strip = (a: string | undefined) => (a ?? '').replace(/^::ffff:/, '');
   return findInConntrack(text, {
-    clientIp: strip(sock.remoteAddress),
+    clientIp: sock.remoteAddress ?? '',
     clientPort: sock.remotePort ?? 0,
-    localIp: strip(sock.localAddress),
+    localIp: sock.localAddress ?? '',
     localPort: sock.localPort ?? 0,
   });
 }
