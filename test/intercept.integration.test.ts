@@ -42,7 +42,7 @@ const infected = (subject: string) =>
     '',
   ].join('\r\n');
 
-describe('intercept mode (nftables redirect in a test namespace)', { skip }, () => {
+describe('intercept mode (nftables redirect in a test namespace)', { skip, timeout: 300_000 }, () => {
   let ns: Netns;
   let dovecot: Dovecot;
   let postfix: PostfixServer;
