@@ -47,6 +47,12 @@ accounts:
     upstream: smtp.example.com:587
     upstreamTls: starttls
 
+# Intercept mode (Linux, root): shield mail clients without changing their settings. See README "Intercept mode".
+intercept:
+  enabled: false
+  domains: []                   # e.g. [example.com]: only servers under these names are intercepted
+  # hosts: {203.0.113.7: pop.example.com}   # server name for clients that send no SNI
+
 scan:
   engines: [builtin]            # builtin needs nothing else; add clamd if clamav-daemon runs here
   onError: tempfail             # tempfail (mail stays on the server) | deliver-tagged

@@ -4,6 +4,7 @@ import { asShieldError } from '../core/errors.js';
 import { registerCaCommands } from './ca-commands.js';
 import { registerInitCommand } from './init-command.js';
 import { registerPolicyCommands } from './policy-commands.js';
+import { registerInterceptCommands } from './intercept-commands.js';
 import { registerProbeCommands } from './probe-commands.js';
 import { registerQuarantineCommands } from './quarantine-commands.js';
 import { registerStartCommand } from './start-command.js';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerQuarantineCommands(program);
   registerProbeCommands(program);
   registerPolicyCommands(program);
+  registerInterceptCommands(program);
   return program;
 }
 

@@ -41,8 +41,9 @@ export function registerStartCommand(program: Command): void {
         } else {
           const s = await startShield(loaded, { log });
           process.stderr.write(
-            `mailshield ${s.listeners.length ? 'listening' : 'running'}; CA certificate: ${s.ca.certPath}\n` +
-              s.listeners.map((l) => `  ${l.account} (${l.protocol}) on ${l.host}:${l.port}\n`).join(''),
+            `mailshield ${s.listeners.length || s.intercept ? 'listening' : 'running'}; CA certificate: ${s.ca.certPath}\n` +
+              s.listeners.map((l) => `  ${l.account} (${l.protocol}) on ${l.host}:${l.port}\n`).join('') +
+              (s.intercept ? `  intercept mode on ${s.intercept.host}:${s.intercept.port} (rules installed)\n` : ''),
           );
           shield = s;
         }

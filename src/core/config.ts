@@ -1,6 +1,7 @@
 // The configuration contract. One schema validates the whole file, and every default lives in it. Parsing is pure:
 // the CLI reads the file and hands the text here.
 import { parseDocument } from 'yaml';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { DEFAULT_LIMITS } from './limits.js';
 import { ShieldError } from './errors.js';
@@ -46,6 +47,32 @@ const accountSchema = z.strictObject({
     .optional(),
 });
 
+/** The ports intercept mode knows; the port decides protocol and TLS mode (src/core/intercept.ts). */
+export const INTERCEPT_PORTS = [25, 110, 143, 465, 587, 993, 995] as const;
+
+const interceptSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** Destination ports whose outgoing connections are redirected. 25 is optional (server-to-server mail). */
+  ports: z
+    .array(z.union(INTERCEPT_PORTS.map((p) => z.literal(p))))
+    .min(1)
+    .default([110, 143, 465, 587, 993, 995]),
+  /** Mail domains whose servers may be intercepted; a name outside them is relayed untouched. */
+  domains: z.array(z.string().min(1)).default([]),
+  /** Destination IP -> server name, for clients that send no SNI. */
+  hosts: z.record(z.string(), z.string().min(1)).default({}),
+  /** Trust anchors (PEM file) added to the system store for intercepted upstreams. */
+  upstreamCa: z.string().optional(),
+  /** Where the redirected connections arrive (one port: the original destination port names the protocol). */
+  listen: hostPort.default('127.0.0.1:10990'),
+  /** Socket mark (SO_MARK) on mailshield's own upstream sockets; the rules let marked packets through. */
+  upstreamMark: z.number().int().min(1).max(0xffffffff).default(0x4d53),
+  /** Gateway mode: also redirect connections arriving on this LAN interface (prerouting). */
+  gateway: z
+    .strictObject({ interface: z.string().regex(/^[A-Za-z0-9_.:-]{1,15}$/, 'an interface name such as eth0') })
+    .optional(),
+});
+
 const ruleAction = z.enum(['block', 'allow']);
 
 const limitsSchema = z.strictObject({
@@ -83,6 +110,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   accounts: z.array(accountSchema).default([]),
+  intercept: interceptSchema.prefault({}),
   scan: z
     .strictObject({
       engines: z
@@ -182,6 +210,7 @@ export const configSchema = z.strictObject({
 
 export type Config = z.infer<typeof configSchema>;
 export type AccountConfig = Config['accounts'][number];
+export type InterceptConfig = Config['intercept'];
 export type PolicyException = Config['policy']['exceptions'][number];
 
 function describeFound(v: unknown): string {
@@ -225,6 +254,7 @@ export function validateConfig(raw: unknown, file: string): Config {
   const res = configSchema.safeParse(raw);
   if (res.success) {
     checkAccounts(res.data, file);
+    checkIntercept(res.data.intercept, file);
     return res.data;
   }
   const lines = res.error.issues.map((iss) => {
@@ -262,6 +292,39 @@ function checkAccounts(cfg: Config, file: string): void {
       );
     seenListen.set(a.listen, a.name);
   });
+}
+
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/;
+
+/** Domains are lowercased without a trailing dot; hosts must name servers inside them, or they would never apply. */
+function checkIntercept(ic: Config['intercept'], file: string): void {
+  const bad = (path: string, msg: string) =>
+    new ShieldError('MS_ERR_CONFIG_INVALID', `${file}: intercept.${path}: ${msg}`);
+  ic.domains = ic.domains.map((d) => d.toLowerCase().replace(/\.$/, ''));
+  ic.domains.forEach((d, i) => {
+    if (!DOMAIN.test(d)) throw bad(`domains[${i}]`, `expected a domain name such as example.com, found "${d}"`);
+  });
+  if (ic.enabled && ic.domains.length === 0)
+    throw bad('domains', 'expected at least one mail domain when intercept.enabled is true, found none');
+  const hosts: Record<string, string> = {};
+  for (const [ip, name] of Object.entries(ic.hosts)) {
+    if (isIP(ip) === 0) throw bad(`hosts.${ip}`, `expected an IP address as the key, found "${ip}"`);
+    const n = name.toLowerCase().replace(/\.$/, '');
+    if (!ic.domains.some((d) => n === d || n.endsWith(`.${d}`)))
+      throw bad(`hosts.${ip}`, `expected a name inside intercept.domains (${ic.domains.join(', ')}), found "${name}"`);
+    hosts[ip.toLowerCase()] = n;
+  }
+  ic.hosts = hosts;
+  ic.ports = [...new Set(ic.ports)];
+  const listenHost = splitHostPort(ic.listen).host;
+  if (ic.gateway && (listenHost.startsWith('127.') || listenHost === '::1' || listenHost === 'localhost'))
+    throw bad(
+      'listen',
+      `expected a LAN address or 0.0.0.0 with intercept.gateway (a prerouting redirect goes to the interface's address), found ${ic.listen}`,
+    );
+  const port = Number(/:(\d+)$/.exec(ic.listen)?.[1]);
+  if ((ic.ports as readonly number[]).includes(port))
+    throw bad('listen', `expected a port that is not itself intercepted (${ic.ports.join(', ')}), found ${ic.listen}`);
 }
 
 /** Splits "host:port" / "[v6]:port". */

@@ -34,6 +34,42 @@ export const ERROR_CODES = {
     summary: 'A listener port is already taken.',
   },
   MS_ERR_LISTEN_FAILED: { side: 'local', kind: 'config', temporary: false, summary: 'A listener could not be opened.' },
+  MS_ERR_INTERCEPT_RULES: {
+    side: 'local',
+    kind: 'unavailable',
+    temporary: false,
+    summary: 'Intercept mode could not install, list or remove its nftables rules.',
+  },
+  MS_ERR_INTERCEPT_ORIGINAL_DST: {
+    side: 'local',
+    kind: 'internal',
+    temporary: true,
+    summary: 'Intercept mode could not read where a redirected connection was going (SO_ORIGINAL_DST, conntrack).',
+  },
+  MS_ERR_INTERCEPT_NOT_REDIRECTED: {
+    side: 'local',
+    kind: 'config',
+    temporary: false,
+    summary: 'A connection reached the intercept listener without a redirect, or was headed for mailshield itself.',
+  },
+  MS_ERR_INTERCEPT_NO_NAME: {
+    side: 'client',
+    kind: 'incompatible',
+    temporary: false,
+    summary: 'An intercepted client sent no server name (SNI) and intercept.hosts has no name for its destination.',
+  },
+  MS_ERR_INTERCEPT_DESTINATION: {
+    side: 'client',
+    kind: 'incompatible',
+    temporary: false,
+    summary: 'An intercepted client named a server that does not resolve to the address it connected to.',
+  },
+  MS_ERR_INTERCEPT_PLAINTEXT: {
+    side: 'client',
+    kind: 'incompatible',
+    temporary: false,
+    summary: 'An intercepted client sent a command other than capability queries before STARTTLS.',
+  },
   MS_ERR_CA: {
     side: 'local',
     kind: 'internal',

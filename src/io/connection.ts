@@ -36,6 +36,8 @@ export interface ConnectionDeps {
   createSession: (opts: SessionOptions) => Session;
   /** The listener's configured address, for client-policy decisions and messages. */
   listen: string;
+  /** Replaces the plain TCP connect to the upstream (intercept mode: a marked socket, or one already connected). */
+  connectUpstream?: (t: UpstreamTarget) => Promise<Socket>;
 }
 
 interface Capture {
@@ -205,7 +207,7 @@ export class Connection {
     const target = this.deps.upstreamTarget();
     let sock: Socket;
     try {
-      sock = await connectUpstreamTcp(target);
+      sock = await (this.deps.connectUpstream ?? connectUpstreamTcp)(target);
     } catch (e) {
       const err = asShieldError(e, 'MS_ERR_UPSTREAM_CONNECT');
       this.logError(err);

@@ -14,8 +14,10 @@ import { openDb, storePath, type Db } from '../store/db.js';
 import { EventStore } from '../store/events.js';
 import { caPermittedNames, loadOrCreateCa, type LocalCa } from '../tls/ca.js';
 import { LeafCache } from '../tls/leaf-cache.js';
+import { InterceptionStore } from '../store/interceptions.js';
 import { Connection } from './connection.js';
 import { watchExceptionExpiry } from './exception-watch.js';
+import { startIntercept, type InterceptHandle } from './intercept/listener.js';
 import type { UpstreamTarget } from './upstream.js';
 
 export interface ListenerInfo {
@@ -31,6 +33,8 @@ export interface ListenerInfo {
 export interface ShieldHandle {
   ca: LocalCa;
   listeners: ListenerInfo[];
+  /** The intercept listener as bound, when intercept mode is on. */
+  intercept: { host: string; port: number } | null;
   db: Db;
   /** Stops accepting, lets sessions finish up to shutdownTimeoutMs, then cuts the rest. */
   stop(): Promise<void>;
@@ -60,6 +64,17 @@ export async function startShield(loaded: LoadedConfig, opts: StartOptions): Pro
   const live = new Set<Connection>();
   const servers: Server[] = [];
   const listeners: ListenerInfo[] = [];
+  let intercept: InterceptHandle | null = null;
+  const track = (conn: Connection) => {
+    live.add(conn);
+    conn.run().then(
+      () => live.delete(conn),
+      (e: unknown) => {
+        live.delete(conn);
+        log.error({ conn: conn.id, err: e instanceof Error ? e.stack : String(e) }, 'connection crashed');
+      },
+    );
+  };
 
   const targetFor = (a: AccountConfig): (() => UpstreamTarget) => {
     const { host, port } = splitHostPort(a.upstream);
@@ -100,14 +115,7 @@ export async function startShield(loaded: LoadedConfig, opts: StartOptions): Pro
           createSession: (o) => createSessionFor(account.protocol, o),
           listen: account.listen,
         });
-        live.add(conn);
-        conn.run().then(
-          () => live.delete(conn),
-          (e: unknown) => {
-            live.delete(conn);
-            log.error({ conn: conn.id, err: e instanceof Error ? e.stack : String(e) }, 'connection crashed');
-          },
-        );
+        track(conn);
       });
       await new Promise<void>((resolve, reject) => {
         server.once('error', (e: NodeJS.ErrnoException) => {
@@ -143,6 +151,29 @@ export async function startShield(loaded: LoadedConfig, opts: StartOptions): Pro
         'listening',
       );
     }
+    if (config.intercept.enabled) {
+      const own = listeners.map((l) => ({ ip: l.host, port: l.port }));
+      intercept = await startIntercept(
+        config,
+        {
+          config,
+          limits,
+          leafs,
+          scanner,
+          events,
+          interceptions: new InterceptionStore(db, now),
+          log,
+          spoolDir: join(dataDir, 'spool'),
+          now,
+          resolvePath: loaded.resolvePath,
+          accountListeners: own,
+          ownAddresses: () => [...own, ...(intercept ? [{ ip: intercept.host, port: intercept.port }] : [])],
+          createSession: createSessionFor,
+          run: track,
+        },
+        log,
+      );
+    }
   } catch (e) {
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     await pipeline?.close();
@@ -156,7 +187,9 @@ export async function startShield(loaded: LoadedConfig, opts: StartOptions): Pro
     stopping ??= (async () => {
       stopExpiryWatch();
       log.info({ sessions: live.size, timeoutMs: config.shutdownTimeoutMs }, 'shutting down: no new connections');
-      const closed = Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+      // The redirect goes first: a rule pointing at a closed listener would cut every mail client off.
+      const interceptClosed = intercept ? (await intercept.stop()).closed : null;
+      const closed = Promise.all([...servers.map((s) => new Promise((r) => s.close(r))), interceptClosed]);
       const all = Promise.all([...live].map((c) => c.done));
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), config.shutdownTimeoutMs)));
@@ -173,5 +206,12 @@ export async function startShield(loaded: LoadedConfig, opts: StartOptions): Pro
     return stopping;
   };
 
-  return { ca, listeners, db, stop, connections: () => live.size };
+  return {
+    ca,
+    listeners,
+    intercept: intercept && { host: intercept.host, port: intercept.port },
+    db,
+    stop,
+    connections: () => live.size,
+  };
 }

@@ -5,6 +5,7 @@
 import type { ClientPolicyName, Config, PolicyException, UpstreamPolicyName } from '../core/config.js';
 import { splitHostPort } from '../core/config.js';
 import { checkCa, checkClamd, checkListener, type CheckStatus, type LocalCheck } from '../io/doctor-local.js';
+import { checkCaNames, checkIntercept } from '../io/intercept/doctor-checks.js';
 import { refusedClients, type ClientHelloRow, type RefusedClient } from './client-leg.js';
 import { runProbe } from './probe.js';
 import type { PolicyReport } from './policy-report.js';
@@ -164,7 +165,11 @@ export async function runDoctor(i: DoctorInput): Promise<DoctorReport> {
   const since = new Date(i.now.getTime() - CLIENT_WINDOW_DAYS * DAY);
   const clients = i.helloRows ? refusedClients(i.helloRows, clientPolicy, since) : [];
 
-  const local: LocalCheck[] = [...(await checkCa(i.dataDir))];
+  const local: LocalCheck[] = [
+    ...(await checkCa(i.dataDir)),
+    ...(await checkCaNames(i.dataDir, cfg)),
+    ...checkIntercept(cfg),
+  ];
   for (const a of cfg.accounts) local.push(await checkListener(a, i.dataDir));
   if (cfg.scan.engines.includes('clamd'))
     local.push(await checkClamd(cfg.scan.clamd.address, Math.min(i.timeoutMs, 5000)));

@@ -112,7 +112,7 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
-  // Version 3 is the dashboard's, 5 intercept mode's; openDb applies whatever is missing in order, gaps included.
+  // Version 3 is the dashboard's; openDb applies whatever is missing in order, gaps included.
   {
     version: 4,
     name: 'policy rollout: would-refuse events under policy.candidate, exception uses',
@@ -140,6 +140,28 @@ export const MIGRATIONS: readonly Migration[] = [
         first_used TEXT NOT NULL,
         last_used TEXT NOT NULL
       );
+    `,
+  },
+  {
+    version: 5,
+    name: 'intercepted connections: original destination and the name used',
+    sql: `
+      CREATE TABLE interceptions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        connection_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        client_address TEXT NOT NULL,
+        original_destination TEXT NOT NULL,
+        protocol TEXT NOT NULL,
+        tls_mode TEXT NOT NULL,
+        sni TEXT,
+        name TEXT,
+        name_source TEXT,
+        decision TEXT NOT NULL CHECK (decision IN ('intercept', 'passthrough', 'refuse')),
+        reason TEXT
+      );
+      CREATE INDEX interceptions_at ON interceptions(at);
+      CREATE INDEX interceptions_connection ON interceptions(connection_id);
     `,
   },
 ];

@@ -1,6 +1,6 @@
 // The local CA: made once per install inside dataDir, never shipped or shared. It carries critical X.509 name
-// constraints, so a stolen key can only vouch for loopback, the listener addresses and ca.extraNames, never for a
-// real mail server. Leaves are minted by leaf-cache.ts; this file owns the CA files and the name rules both use.
+// constraints, so a stolen key can only vouch for loopback, the listener addresses, ca.extraNames and (in intercept
+// mode) exactly intercept.domains, never for any other server. Leaves are minted by leaf-cache.ts; this file owns the CA files and the name rules both use.
 import 'reflect-metadata';
 import { createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
@@ -219,8 +219,9 @@ function isUnspecified(host: string): boolean {
 }
 
 /**
- * The names the CA may issue for: loopback (localhost, 127.0.0.0/8, ::1), each account's listen host, and
- * ca.extraNames. Canonical strings, duplicates and covered names dropped.
+ * The names the CA may issue for: loopback (localhost, 127.0.0.0/8, ::1), each account's listen host, the
+ * intercept listener and intercept.domains when intercept mode is on, and ca.extraNames.
+ * Canonical strings, duplicates and covered names dropped.
  */
 export function caPermittedNames(config: Config): string[] {
   const names = ['localhost', '127.0.0.0/8', '::1'];
@@ -228,8 +229,27 @@ export function caPermittedNames(config: Config): string[] {
     const { host } = splitHostPort(a.listen);
     if (!isUnspecified(host)) names.push(host);
   }
+  // Intercepted clients verify the real server's name, so the leaves carry it: exactly the listed domains.
+  if (config.intercept.enabled) {
+    const { host } = splitHostPort(config.intercept.listen);
+    if (!isUnspecified(host)) names.push(host);
+    names.push(...config.intercept.domains);
+  }
   names.push(...config.ca.extraNames);
   return normalizePermittedNames(names).map(formatPermittedName);
+}
+
+/**
+ * How a CA's permitted subtrees differ from what the configuration asks for now. `missing`: names leaves need but
+ * the CA cannot vouch for. `extra`: names the CA still vouches for although the configuration dropped them (a domain
+ * removed from intercept.domains stays interceptable by whoever holds the key). Either means `mailshield ca rotate`.
+ */
+export function caNamesDrift(permitted: readonly PermittedName[], requested: readonly string[]) {
+  const want = normalizePermittedNames(requested);
+  return {
+    missing: want.filter((p) => !coveredBy(p, permitted)).map(formatPermittedName),
+    extra: permitted.filter((p) => !coveredBy(p, want)).map(formatPermittedName),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
