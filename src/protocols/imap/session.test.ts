@@ -337,19 +337,38 @@ test('APPEND with LITERAL+ upstream uses a non-synchronizing literal; infected A
   assert.equal(sim.scanned.length, 2);
 });
 
-test('APPEND larger than the limit gets NO [TOOBIG], sync and non-sync', () => {
+test('APPEND larger than the limit: sync gets NO [TOOBIG] and the session goes on', () => {
   const limits = { maxLiteralBytes: 10 };
   play(
     [
       ...loggedIn,
       { client: 'a3 APPEND Sent {11}\r\n' },
       { expect: (s) => assert.match(s.take('client'), /^a3 NO \[TOOBIG\] .*MS_ERR_CLIENT_LITERAL_TOO_LARGE/) },
-      { client: 'a4 APPEND Sent {11+}\r\n0123456789A\r\na5 NOOP\r\n' },
-      { expect: (s) => assert.match(s.take('client'), /^a4 NO \[TOOBIG\]/) },
+      { client: 'a5 NOOP\r\n' },
       { expectUp: 'a5 NOOP\r\n' },
     ],
     { limits },
   );
+});
+
+test('an oversized LITERAL+ is answered NO [TOOBIG] and BYE at once and the connection closes, data unread', () => {
+  for (const [cmd, limits] of [
+    ['a4 APPEND Sent {11+}\r\n', { maxLiteralBytes: 10 }],
+    ['a4 APPEND Sent {99999999999+}\r\n', {}],
+    ['a4 LOGIN {99999999999+}\r\n', {}],
+    ['a4 SEARCH CHARSET UTF-8 TEXT {99999999999+}\r\n', {}],
+  ] as const) {
+    const sim = play([...loggedIn, { client: `${cmd}0123456789A` }], { limits });
+    const said = sim.take('client');
+    assert.match(said, /^a4 NO \[TOOBIG\] mailshield: .*MS_ERR_CLIENT_LITERAL_TOO_LARGE.*\r\n\* BYE mailshield: /, cmd);
+    assert.equal(sim.closed, 'both', cmd);
+    assert.equal(sim.take('upstream'), '', `${cmd}: nothing of it goes upstream`);
+    assert.ok(!sim.commands.some((c) => c.type === 'capture-start'), cmd);
+  }
+  // In the middle of a command already on its way upstream: still answered at once.
+  const sim = play([...loggedIn, { client: 'a5 SEARCH TEXT {3+}\r\nabc TEXT {99999999999+}\r\nxyz' }]);
+  assert.match(sim.take('client'), /^a5 NO \[TOOBIG\]/);
+  assert.equal(sim.closed, 'both');
 });
 
 test('IDLE passes through: continuation, pushes, DONE', () => {

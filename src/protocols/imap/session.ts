@@ -387,7 +387,10 @@ class ImapSession implements Session {
         return;
       }
       if (tok.type === 'literal') this.clientLiteral(tok.data, tok.last);
-      else this.clientLine(tok.data, tok.literal);
+      else if (tok.literal?.tooLarge && !tok.literal.sync) {
+        this.nonSyncTooLarge(tok.data, tok.literal);
+        return;
+      } else this.clientLine(tok.data, tok.literal);
     }
   }
 
@@ -512,14 +515,38 @@ class ImapSession implements Session {
     this.forwardFragment(c, line, lit);
   }
 
-  private refuseTooLarge(head: CommandHead, lit: LiteralSpec): void {
+  private literalTooLarge(lit: LiteralSpec): ShieldError {
     const e = new ShieldError('MS_ERR_CLIENT_LITERAL_TOO_LARGE', 'The message is larger than mailshield accepts', {
       offered: `${lit.size} bytes`,
       required: `at most ${Math.min(this.opts.limits.maxLiteralBytes, this.opts.limits.maxMessageBytes)} bytes`,
       fix: 'raise limits.maxLiteralBytes and limits.maxMessageBytes',
     });
     this.out.push(log('warn', e.message, { code: e.code, size: lit.size }));
-    this.refuse(head, lit, shieldTagged(head.tag, 'NO', 'TOOBIG', e.toReplyText()));
+    return e;
+  }
+
+  /** A synchronizing literal waits for our go-ahead, so refusing it is enough: the client sends a new command. */
+  private refuseTooLarge(head: CommandHead, lit: LiteralSpec): void {
+    this.refuse(head, lit, shieldTagged(head.tag, 'NO', 'TOOBIG', this.literalTooLarge(lit).toReplyText()));
+  }
+
+  /**
+   * A non-synchronizing literal beyond the limit is already on its way, and reading it only to throw it away would
+   * let a client keep the shield busy for as long as it likes (RFC 7888 §4 allows closing instead). The command is
+   * answered NO [TOOBIG], the session says BYE and closes; nothing of the literal is read or passed on.
+   */
+  private nonSyncTooLarge(line: Buffer, lit: LiteralSpec): void {
+    const e = this.literalTooLarge(lit);
+    const tag = this.cmd?.head.tag ?? commandHead(line.toString('latin1'))?.tag ?? '*';
+    this.out.push(...this.toClient.flush());
+    // Lines can only be written between responses; in the middle of one the close alone must say it.
+    if (this.toClient.idle || this.toClient.heldAtBoundary) {
+      const no = tag === '*' ? '' : shieldTagged(tag, 'NO', 'TOOBIG', e.toReplyText());
+      this.out.push(
+        send('client', no + byePlain('closing the connection: the client sent a literal that is too large')),
+      );
+    }
+    this.closeAll('client literal too large', { code: e.code, size: lit.size });
   }
 
   private continueCommand(c: ClientCommand, data: Buffer, lit: LiteralSpec | null): void {
