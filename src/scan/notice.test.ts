@@ -42,6 +42,10 @@ test('the notice keeps identity headers verbatim, prefixes an encoded subject, a
   assert.match(text, /^X-MailShield-Verdict: blocked; rule=rtl-override; quarantine=abc123def456\r$/m);
   assert.ok(text.split('\r\n').every((l) => l.length <= 998));
   const p = await simpleParser(n);
+  // Its own Message-ID, the original's kept beside it; only one Message-ID field.
+  assert.equal(p.messageId, '<abc123def456.notice@mailshield.invalid>');
+  assert.equal(text.match(/^Message-ID:/gim)?.length, 1);
+  assert.match(text, /^X-MailShield-Original-Message-ID: <m1@example\.test>\r$/m);
   assert.equal(p.subject, '[virus removed] Überweisung');
   assert.match(p.text ?? '', /Original subject: Überweisung/);
   assert.match(p.text ?? '', /mailshield quarantine export abc123def456 --out original\.eml/);

@@ -5,8 +5,24 @@ import type { RawField } from './headers.js';
 import type { Verdict } from './types.js';
 import { verdictHeaderValue } from './verdict.js';
 
-/** Headers copied from the original: what a client needs to show the notice in place of the message and thread it. */
-const KEPT = ['date', 'from', 'to', 'cc', 'message-id', 'reply-to', 'in-reply-to', 'references'] as const;
+/**
+ * Headers copied from the original: what a client needs to show the notice in place of the message and thread it.
+ * In-Reply-To and References put the notice in the original's thread.
+ */
+const KEPT = ['date', 'from', 'to', 'cc', 'reply-to', 'in-reply-to', 'references'] as const;
+
+/**
+ * The notice is a different message, so it gets its own Message-ID. Reusing the original's would make the original,
+ * once exported from quarantine and delivered again, look like a duplicate of the notice: Thunderbird, Gmail and
+ * offlineimap drop or merge messages by Message-ID, so the user would never see the released original. The
+ * original's id is kept in its own header (not in References, which would make the notice a reply to a message the
+ * user does not have). Derived from the quarantine id, so the same quarantined message always gets the same notice id.
+ */
+export function noticeMessageId(quarantineId: string): string {
+  return `<${quarantineId.replace(/[^A-Za-z0-9.-]/g, '')}.notice@mailshield.invalid>`;
+}
+
+export const ORIGINAL_ID_HEADER = 'X-MailShield-Original-Message-ID';
 
 export interface NoticeInput {
   fields: RawField[];
@@ -104,6 +120,9 @@ export function buildNotice(n: NoticeInput): Buffer {
   for (const name of KEPT) for (const f of n.fields) if (f.name === name) head.push(f.raw);
   if (!n.fields.some((f) => f.name === 'date')) head.unshift(`Date: ${rfc2822Date(n.now)}`);
   if (!n.fields.some((f) => f.name === 'from')) head.push('From: MailShield <postmaster@localhost>');
+  head.push(`Message-ID: ${noticeMessageId(n.quarantineId)}`);
+  const origId = n.fields.find((f) => f.name === 'message-id');
+  if (origId) head.push(`${ORIGINAL_ID_HEADER}:${origId.raw.slice(origId.raw.indexOf(':') + 1)}`);
   head.push(subjectField(n.fields, n.subjectPrefix));
   head.push('MIME-Version: 1.0');
   head.push(foldStructured('X-MailShield-Verdict', verdictHeaderValue(n.verdict, n.quarantineId)));
