@@ -174,18 +174,24 @@ test('every fetch style at every split offset', () => {
   // RFC822 by sequence number (UID added), BINARY[] with a binary literal, and the infected one as RFC822.
   playSplit([
     ...loggedIn,
+    // RFC822 sets \Seen: fetched with PEEK as BODY[], renamed back, FLAGS shown with \Seen, and \Seen stored after.
     { client: 'a3 FETCH 1:2 RFC822\r\n' },
-    { expectUp: 'a3 FETCH 1:2 (UID RFC822)\r\n' },
+    { expectUp: 'a3 FETCH 1:2 (UID FLAGS BODY.PEEK[])\r\n' },
     {
       up:
-        `* 1 FETCH (UID 5 RFC822 {${len(MSG)}}\r\n${MSG})\r\n` +
-        `* 2 FETCH (UID 6 RFC822 {${len(BAD_MSG)}}\r\n${BAD_MSG})\r\na3 OK done\r\n`,
+        `* 1 FETCH (UID 5 FLAGS (\\Answered) BODY[] {${len(MSG)}}\r\n${MSG})\r\n` +
+        `* 2 FETCH (UID 6 FLAGS () BODY[] {${len(BAD_MSG)}}\r\n${BAD_MSG})\r\na3 OK done\r\n`,
     },
     {
       expectClient:
-        `* 1 FETCH (UID 5 RFC822 {${len(MSG)}}\r\n${MSG})\r\n` +
-        `* 2 FETCH (UID 6 RFC822 {${NOTICE.length}}\r\n${NOTICE.toString()})\r\na3 OK done\r\n`,
+        `* 1 FETCH (UID 5 FLAGS (\\Answered \\Seen) RFC822 {${len(MSG)}}\r\n${MSG})\r\n` +
+        `* 2 FETCH (UID 6 FLAGS (\\Seen) RFC822 {${NOTICE.length}}\r\n${NOTICE.toString()})\r\na3 OK done\r\n`,
     },
+    {
+      expectUp: 'ms1.c1 UID STORE 5 +FLAGS.SILENT (\\Seen)\r\nms2.c1 UID STORE 6 +FLAGS.SILENT (\\Seen)\r\n',
+    },
+    { up: 'ms1.c1 OK Store completed.\r\nms2.c1 OK Store completed.\r\n' },
+    { expectClient: '' },
     { client: 'a4 UID FETCH 7 (BINARY.PEEK[])\r\n' },
     { up: `* 3 FETCH (UID 7 BINARY[] ~{${len(MSG)}}\r\n${MSG})\r\na4 OK done\r\n` },
     { expectClient: `* 3 FETCH (UID 7 BINARY[] ~{${len(MSG)}}\r\n${MSG})\r\na4 OK done\r\n` },
