@@ -107,6 +107,7 @@ interface HeldDesc {
   slot: Slot;
   name: string;
   data: Buffer[];
+  bytes: number;
   done: boolean;
 }
 
@@ -792,6 +793,11 @@ class ImapSession implements Session {
       case 'desc': {
         const d = sink.desc;
         if (d.ctx.failed) return;
+        d.bytes += data.length;
+        if (d.bytes > this.opts.limits.maxMessageBytes) {
+          this.failFetch(d.ctx, 'a header item is larger than limits.maxMessageBytes');
+          return;
+        }
         d.data.push(data);
         if (last) this.descDone(d);
         return;
@@ -922,12 +928,15 @@ class ImapSession implements Session {
       const name = probe.literal();
       // Our own whole-message fetch answers with UID and BODY[], plus what a server adds to every FETCH (MODSEQ once
       // CONDSTORE is on, FLAGS when they changed). Should a client fetch of the same message look the same, the two
-      // responses carry the same message bytes, so whichever is taken for ours the client still gets one.
+      // responses carry the same message bytes, so whichever is taken for ours the client still gets one. A client
+      // fetch that sets \Seen or is renamed always has FLAGS (fetch-command.ts): then FLAGS means it is not ours.
+      const plan = this.firstFetch()?.plan;
+      const flagsOk = !plan || (!plan.setsSeen && plan.renames.size === 0);
       if (
         name === 'BODY[]' &&
         probe.uid !== null &&
         epochKey &&
-        probe.names.slice(0, -1).every((n) => n === 'UID' || n === 'MODSEQ' || n === 'FLAGS')
+        probe.names.slice(0, -1).every((n) => n === 'UID' || n === 'MODSEQ' || (flagsOk && n === 'FLAGS'))
       ) {
         const own = this.ownByKey.get(this.verdicts.key(epochKey, probe.uid));
         if (own && own.captureId === null) {
@@ -946,17 +955,16 @@ class ImapSession implements Session {
     this.fetchFragment(ctx, data.subarray(prefixLength), lit ? { ...lit, markerOffset: end - prefixLength } : null);
   }
 
+  /** The client FETCH the server is answering (it runs pipelined commands in order). */
+  private firstFetch(): InFlight | null {
+    for (const i of this.inflight.values()) if (i.verb === 'FETCH' || i.verb === 'UID FETCH') return i;
+    return null;
+  }
+
   private newFetchContext(epochKey: string | null): FetchContext {
-    let info: InFlight | null = null;
-    for (const i of this.inflight.values()) {
-      if (i.verb === 'FETCH' || i.verb === 'UID FETCH') {
-        info = i;
-        break;
-      }
-    }
     return {
       parser: new FetchItemParser(),
-      info,
+      info: this.firstFetch(),
       epochKey,
       group: this.toClient.open(),
       slots: [],
@@ -1090,7 +1098,7 @@ class ImapSession implements Session {
     if (key && this.verdicts.get(key)?.kind === 'clean') return null;
     const slot = this.toClient.slot(ctx.group, true);
     ctx.slots.push(slot);
-    const desc: HeldDesc = { ctx, slot, name, data: [], done: false };
+    const desc: HeldDesc = { ctx, slot, name, data: [], bytes: 0, done: false };
     ctx.descs.push(desc);
     return desc;
   }
