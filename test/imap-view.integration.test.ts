@@ -250,6 +250,22 @@ describe('IMAP flags and one consistent view, against Dovecot', { skip: requirem
     }
   });
 
+  it('an oversized LITERAL+ APPEND is answered NO [TOOBIG] and BYE at once, and the connection closes', async () => {
+    const s = tls.connect({ host: '127.0.0.1', port: ports.normal, ca: [shieldCa.get(ports.normal)!] });
+    let said = '';
+    s.on('data', (d: Buffer) => (said += d.toString('latin1')));
+    s.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => s.once('close', () => resolve()));
+    await new Promise<void>((resolve) => s.once('secureConnect', () => resolve()));
+    s.write(`a LOGIN ${USER} ${PASS}\r\nb APPEND INBOX {99999999999+}\r\n`);
+    // The client goes on sending; the shield must not wait for (or read) the announced bytes.
+    const junk = Buffer.alloc(64 * 1024, 0x78);
+    for (let i = 0; i < 16 && !s.destroyed; i++) s.write(junk);
+    await closed;
+    assert.match(said, /\r\nb NO \[TOOBIG\] mailshield: .*MS_ERR_CLIENT_LITERAL_TOO_LARGE/);
+    assert.match(said, /\* BYE mailshield: /);
+  });
+
   it('Thunderbird style (HEADER.FIELDS of all, then BODY.PEEK[]): the list and the message agree', async () => {
     const uid = await uidOf('infected');
     let list = '';
