@@ -11,8 +11,12 @@
 //   that response out of the client's stream. Verdicts are cached by (mailbox, UIDVALIDITY, UID), so a client reading
 //   a message in chunks causes one scan and one quarantine entry.
 // - APPEND content is captured from the client and reaches the server only after a clean verdict.
+// - Content goes upstream with .PEEK; the shield stores \Seen itself once the client has the content (seen.ts).
+// - Items that describe a message (header, ENVELOPE, BODYSTRUCTURE, RFC822.SIZE) are held until its verdict, scanning
+//   small messages ahead, and describe the notice when it is replaced (header-view.ts).
 // Beside this file: upstream-setup.ts (greeting and upstream STARTTLS, before relaying), verdict-cache.ts (verdicts
-// by message), append.ts (APPEND state and decisions), fetch.ts (FETCH items), ordered.ts (the ordered outputs).
+// by message), append.ts (APPEND state and decisions), fetch.ts (FETCH items), fetch-command.ts (what the shield
+// changes in a FETCH command), session-state.ts (the session's records), ordered.ts (the ordered outputs).
 import { ShieldError } from '../../core/errors.js';
 import {
   log,
@@ -29,39 +33,28 @@ import { appendRefusal, nonSyncLiteral, type AppendMessage, type AppendState } f
 import { capabilitiesIn, rewriteCapabilityLine, ServerCapabilities } from './capabilities.js';
 import { commandHead, mailboxKey, partialCounts, type CommandHead } from './command.js';
 import { contentItem, fetchStart, FetchItemParser, noticePart, unquote, type ContentItem } from './fetch.js';
-import { planFetch, type FetchPlan } from './fetch-command.js';
+import { planFetch } from './fetch-command.js';
 import { isDescriptive, isTopHeader, noticeValue, ServedHeaders } from './header-view.js';
-import { Ordered, type Group, type Slot } from './ordered.js';
+import { Ordered, type Group } from './ordered.js';
 import { bye, byePlain, continuation, keepalive, literalMarker, shieldTagged, tagged } from './replies.js';
 import { ImapTokenizer, type LiteralSpec, type Token } from './tokenizer.js';
 import { hasSeen, SeenState, setsSeenItem, withSeen } from './seen.js';
+import {
+  itemKey,
+  type Capture,
+  type FetchContext,
+  type HeldDesc,
+  type HeldPart,
+  type InFlight,
+  type LiteralSink,
+  type OwnFetch,
+  type Waiter,
+} from './session-state.js';
 import { UpstreamSetup, type SetupStep } from './upstream-setup.js';
 import { cachedVerdict, scanFailureText, VerdictCache, type CachedVerdict } from './verdict-cache.js';
 
 /** `setup`: greeting, CAPABILITY and STARTTLS with the server (upstream-setup.ts); `relay` once the client is greeted. */
 type Phase = 'wait-start' | 'setup' | 'relay' | 'closed';
-
-/** A client command the server has not answered yet. */
-interface InFlight {
-  verb: string;
-  partials: Map<string, number>;
-  mailbox?: string;
-  uidvalidity?: number;
-  /** Set when a content item of this FETCH could not be scanned: the tagged reply becomes NO [UNAVAILABLE]. */
-  failed?: string;
-  append?: AppendState;
-  /** FETCH: what the shield changed in the command (fetch-command.ts). */
-  plan?: FetchPlan;
-}
-
-type LiteralSink =
-  | { to: 'upstream'; group: Group }
-  | { to: 'client'; group: Group }
-  | { to: 'drop' }
-  | { to: 'capture'; id: number }
-  | { to: 'part'; part: HeldPart }
-  | { to: 'desc'; desc: HeldDesc }
-  | { to: 'divert'; divert: Divert };
 
 /** A client command being received (between its first line and its last line). */
 interface ClientCommand {
@@ -75,73 +68,6 @@ interface ClientCommand {
   onEnd?: () => void;
   append?: AppendState;
 }
-
-/** One FETCH response travelling to the client. */
-interface FetchContext {
-  parser: FetchItemParser;
-  info: InFlight | null;
-  epochKey: string | null;
-  group: Group;
-  /** Hold slots of this response, so a failure can settle them. */
-  slots: Slot[];
-  parts: HeldPart[];
-  /** Items that describe the message (header, ENVELOPE, ...), held until its verdict is known. */
-  descs: HeldDesc[];
-  /** Verdicts of whole-message captures that finished before the response named its UID. */
-  verdicts: CachedVerdict[];
-  /** Whole-message captures of this response still being scanned. */
-  fullPending: number;
-  /** A value being taken out of the stream to be changed. */
-  divert: Divert | null;
-  /** The response carries an item that sets \Seen when fetched without .PEEK. */
-  content: boolean;
-  /** Whether the server's FLAGS (asked for by the shield, or the client) had \Seen. */
-  flagsSeen: boolean | null;
-  done: boolean;
-  failed: boolean;
-}
-
-/** An item that describes the message: its original bytes, sent as they are or replaced once the verdict is known. */
-interface HeldDesc {
-  ctx: FetchContext;
-  slot: Slot;
-  name: string;
-  data: Buffer[];
-  bytes: number;
-  done: boolean;
-}
-
-type Divert =
-  | { kind: 'quoted'; name: string; data: Buffer[] }
-  | { kind: 'flags'; data: Buffer[] }
-  | { kind: 'desc'; desc: HeldDesc; data: Buffer[] };
-
-type Waiter = { kind: 'part'; part: HeldPart } | { kind: 'desc'; desc: HeldDesc };
-
-/** A part or range of a message, held until the whole message has a verdict. */
-interface HeldPart {
-  ctx: FetchContext;
-  slot: Slot;
-  item: ContentItem;
-  itemKey: string;
-  marker: Buffer;
-  binary: boolean;
-  data: Buffer[];
-  bytes: number;
-}
-
-/** The shield's own `UID FETCH uid (UID BODY.PEEK[])` of a whole message. */
-interface OwnFetch {
-  tag: string;
-  uid: number;
-  key: string;
-  captureId: number | null;
-}
-
-type Capture =
-  | { kind: 'full'; ctx: FetchContext; slot: Slot; binary: boolean; size: number; failed: boolean }
-  | { kind: 'own'; own: OwnFetch; size: number; failed: boolean }
-  | { kind: 'append'; msg: AppendMessage; state: AppendState; failed: boolean };
 
 const KEEPALIVE_TIMER = 'imap-scan-keepalive';
 
@@ -1390,8 +1316,4 @@ class ImapSession implements Session {
         return;
     }
   }
-}
-
-function itemKey(item: ContentItem): string {
-  return `${item.kind}[${item.section}]`;
 }
