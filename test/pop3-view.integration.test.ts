@@ -15,8 +15,10 @@ const requirements = needs('dovecot', 'openssl');
 const USER = 'dave';
 const PASS = 'pop-view-Secret';
 
+// With a Date: without one the notice is dated when it is built, and RETR (which scans again) may differ by a second.
 const INFECTED =
-  'From: Eve <eve@mail.test>\r\nTo: dave@mail.test\r\nSubject: invoice\r\nMessage-ID: <pv@mail.test>\r\n' +
+  'Date: Mon, 1 Jan 2024 10:00:00 +0000\r\nFrom: Eve <eve@mail.test>\r\nTo: dave@mail.test\r\nSubject: invoice\r\n' +
+  'Message-ID: <pv@mail.test>\r\n' +
   'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b2"\r\n\r\n--b2\r\nContent-Type: text/plain\r\n\r\n' +
   `${eicar()}\r\n--b2--\r\n`;
 
