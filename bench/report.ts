@@ -1,5 +1,6 @@
 // Renders one run as Markdown: machine, method, a summary against issue 8's targets, then a table per workload.
 import type { Target } from './env.js';
+import { HEADER_ROWS, type HeaderFetchResult } from './header-fetch.js';
 import type { IdleResult } from './idle.js';
 import type { MemoryResult } from './memory.js';
 import type { Plan } from './plan.js';
@@ -18,6 +19,7 @@ export interface RunReport {
   idle: IdleResult | { error: string } | null;
   scan: ScanResult | { error: string } | null;
   memory: MemoryResult | { error: string } | null;
+  headers: HeaderFetchResult | { error: string } | null;
   failures: string[];
   elapsedMs: number;
 }
@@ -311,6 +313,36 @@ export function renderReport(r: RunReport): string {
                 String(x.growth.length),
               ],
         ),
+      );
+    }
+    parts.push(s);
+  }
+  if (r.headers) {
+    let s = '## W9: IMAP header fetch of every message (Thunderbird first sync), scan-ahead on and off\n\n';
+    if (hasError(r.headers)) s += `failed: ${r.headers.error}`;
+    else {
+      const h = r.headers;
+      const direct = med(h.rows.get('direct'));
+      const offMs = med(h.rows.get('shield, scan-ahead off'));
+      s +=
+        `One \`FETCH 1:${h.messages} (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (...)])\` over ${h.messages} ` +
+        `messages of ~${fmtKB(h.messageSize)} KB, a new session each run (verdicts are cached per session). ` +
+        'With scan-ahead every message is fetched whole and scanned before its header goes out.\n\n';
+      s += table(
+        ['path', 'median ms', 'range ms', '× direct', '× scan-ahead off', 'n'],
+        HEADER_ROWS.map((name) => {
+          const x = h.rows.get(name)!;
+          if (x.error) return [name, `failed: ${x.error}`, '', '', '', ''];
+          const m = median(x.ms);
+          return [
+            name,
+            fmtMs(m),
+            `${fmtMs(Math.min(...x.ms))}–${fmtMs(Math.max(...x.ms))}`,
+            fmtRatio(m / direct),
+            fmtRatio(m / offMs),
+            String(x.ms.length),
+          ];
+        }),
       );
     }
     parts.push(s);

@@ -8,6 +8,7 @@ import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEnv, type Env } from './env.js';
+import { runHeaderFetch } from './header-fetch.js';
 import { runIdle } from './idle.js';
 import { runMemory } from './memory.js';
 import { makePlan } from './plan.js';
@@ -97,6 +98,7 @@ async function main(): Promise<void> {
     idle: null,
     scan: null,
     memory: null,
+    headers: null,
     failures,
     elapsedMs: 0,
   };
@@ -122,6 +124,10 @@ async function main(): Promise<void> {
     if (want('W8')) {
       log('W8: peak memory, one large message');
       report.memory = await guard('W8', () => runMemory(env));
+    }
+    if (want('W9')) {
+      log('W9: header fetch of every message, scan-ahead on and off');
+      report.headers = await guard('W9', () => runHeaderFetch(env));
     }
     if (want('W6')) report.idle = await guard('W6', () => runIdle(env, log));
   } finally {

@@ -89,7 +89,9 @@ test('incoming infected: quarantined original, notice keeps identity headers and
 
   const parsed = await simpleParser(a.notice);
   assert.equal(parsed.subject, '[virus removed] Gr\u00fc\u00dfe aus Berlin');
-  assert.equal(parsed.messageId, '<report-1@example.test>');
+  // The notice has its own Message-ID; the original's is kept in X-MailShield-Original-Message-ID (notice.ts).
+  assert.equal(parsed.messageId, `<${a.quarantineId}.notice@mailshield.invalid>`);
+  assert.equal(parsed.headers.get('x-mailshield-original-message-id'), '<report-1@example.test>');
   assert.equal(parsed.date?.toISOString(), '2024-05-06T07:08:09.000Z');
   assert.equal(parsed.attachments.length, 0);
   const text = parsed.text ?? '';

@@ -79,6 +79,7 @@ const limitsSchema = z.strictObject({
   maxLineBytes: z.number().int().min(512).default(DEFAULT_LIMITS.maxLineBytes),
   maxLiteralBytes: z.number().int().min(0).default(DEFAULT_LIMITS.maxLiteralBytes),
   maxMessageBytes: z.number().int().min(0).default(DEFAULT_LIMITS.maxMessageBytes),
+  scanAheadMaxBytes: z.number().int().min(0).default(DEFAULT_LIMITS.scanAheadMaxBytes),
   spoolThresholdBytes: z.number().int().min(0).default(DEFAULT_LIMITS.spoolThresholdBytes),
   clientHandshakeTimeoutMs: z.number().int().min(100).default(DEFAULT_LIMITS.clientHandshakeTimeoutMs),
   upstreamConnectTimeoutMs: z.number().int().min(100).default(DEFAULT_LIMITS.upstreamConnectTimeoutMs),

@@ -8,6 +8,11 @@ export interface Limits {
   maxLiteralBytes: number;
   /** Largest message captured for scanning, in either direction. */
   maxMessageBytes: number;
+  /**
+   * IMAP: a message without a verdict whose header, ENVELOPE, BODYSTRUCTURE or size is fetched is scanned first when
+   * it is at most this large, so those items already describe the notice if it is replaced. 0 turns scan-ahead off.
+   */
+  scanAheadMaxBytes: number;
   /** Bytes held in memory per captured message before it spools to disk. */
   spoolThresholdBytes: number;
   /** Time for a client to finish its TLS handshake. */
@@ -30,6 +35,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxLineBytes: 64 * 1024,
   maxLiteralBytes: 64 * 1024 * 1024,
   maxMessageBytes: 100 * 1024 * 1024,
+  scanAheadMaxBytes: 1024 * 1024,
   spoolThresholdBytes: 4 * 1024 * 1024,
   clientHandshakeTimeoutMs: 15_000,
   upstreamConnectTimeoutMs: 20_000,

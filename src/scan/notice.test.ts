@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { simpleParser } from 'mailparser';
 import { splitFields } from './headers.js';
-import { buildNotice, quotedPrintable } from './notice.js';
+import { buildNotice, quotedPrintable, shapedNoticeBody } from './notice.js';
 
 const fields = splitFields(
   [
@@ -42,6 +42,10 @@ test('the notice keeps identity headers verbatim, prefixes an encoded subject, a
   assert.match(text, /^X-MailShield-Verdict: blocked; rule=rtl-override; quarantine=abc123def456\r$/m);
   assert.ok(text.split('\r\n').every((l) => l.length <= 998));
   const p = await simpleParser(n);
+  // Its own Message-ID, the original's kept beside it; only one Message-ID field.
+  assert.equal(p.messageId, '<abc123def456.notice@mailshield.invalid>');
+  assert.equal(text.match(/^Message-ID:/gim)?.length, 1);
+  assert.match(text, /^X-MailShield-Original-Message-ID: <m1@example\.test>\r$/m);
   assert.equal(p.subject, '[virus removed] Überweisung');
   assert.match(p.text ?? '', /Original subject: Überweisung/);
   assert.match(p.text ?? '', /mailshield quarantine export abc123def456 --out original\.eml/);
@@ -72,4 +76,28 @@ test('quotedPrintable round-trips and keeps lines short', async () => {
     Buffer.from(`Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${qp}`),
   );
   assert.equal(p.text, s.replace(/\r\n/g, '\n'));
+});
+
+test('shapedNoticeBody fits the original header: multipart boundary, base64, quoted-printable', async () => {
+  const notice = buildNotice({
+    fields: [],
+    verdict: { kind: 'infected', engine: 'clamd', signature: 'Win.Test', part: 'a.exe' },
+    quarantineId: 'q2',
+    subjectPrefix: '[virus removed] ',
+    originalSize: 10,
+    now: new Date('2024-01-01T00:00:00Z'),
+  });
+  for (const header of [
+    'Subject: x\r\nContent-Type: multipart/mixed;\r\n boundary="=_b 1"\r\n\r\n',
+    'Subject: x\r\nContent-Type: multipart/alternative; boundary=simple\r\n\r\n',
+    'Subject: x\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n',
+    'Subject: x\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n',
+    'Subject: x\r\n\r\n',
+  ]) {
+    const body = shapedNoticeBody(notice, Buffer.from(header));
+    const p = await simpleParser(Buffer.concat([Buffer.from(header), body]));
+    assert.match(p.text ?? '', /Win\.Test/, header);
+    assert.match(p.text ?? '', /mailshield quarantine export q2/, header);
+    assert.equal(p.attachments.length, 0, header);
+  }
 });

@@ -1,12 +1,28 @@
 // The notice that replaces an incoming infected or blocked message. It keeps the original's identity headers (byte
 // for byte, so threading and encoded words survive), prefixes the subject, and says in plain words what was found,
 // where, by which engine, and how to get the original back. It carries nothing of the original body.
-import type { RawField } from './headers.js';
+import { splitFields, type RawField } from './headers.js';
 import type { Verdict } from './types.js';
 import { verdictHeaderValue } from './verdict.js';
 
-/** Headers copied from the original: what a client needs to show the notice in place of the message and thread it. */
-const KEPT = ['date', 'from', 'to', 'cc', 'message-id', 'reply-to', 'in-reply-to', 'references'] as const;
+/**
+ * Headers copied from the original: what a client needs to show the notice in place of the message and thread it.
+ * In-Reply-To and References put the notice in the original's thread.
+ */
+const KEPT = ['date', 'from', 'to', 'cc', 'reply-to', 'in-reply-to', 'references'] as const;
+
+/**
+ * The notice is a different message, so it gets its own Message-ID. Reusing the original's would make the original,
+ * once exported from quarantine and delivered again, look like a duplicate of the notice: Thunderbird, Gmail and
+ * offlineimap drop or merge messages by Message-ID, so the user would never see the released original. The
+ * original's id is kept in its own header (not in References, which would make the notice a reply to a message the
+ * user does not have). Derived from the quarantine id, so the same quarantined message always gets the same notice id.
+ */
+export function noticeMessageId(quarantineId: string): string {
+  return `<${quarantineId.replace(/[^A-Za-z0-9.-]/g, '')}.notice@mailshield.invalid>`;
+}
+
+export const ORIGINAL_ID_HEADER = 'X-MailShield-Original-Message-ID';
 
 export interface NoticeInput {
   fields: RawField[];
@@ -104,6 +120,9 @@ export function buildNotice(n: NoticeInput): Buffer {
   for (const name of KEPT) for (const f of n.fields) if (f.name === name) head.push(f.raw);
   if (!n.fields.some((f) => f.name === 'date')) head.unshift(`Date: ${rfc2822Date(n.now)}`);
   if (!n.fields.some((f) => f.name === 'from')) head.push('From: MailShield <postmaster@localhost>');
+  head.push(`Message-ID: ${noticeMessageId(n.quarantineId)}`);
+  const origId = n.fields.find((f) => f.name === 'message-id');
+  if (origId) head.push(`${ORIGINAL_ID_HEADER}:${origId.raw.slice(origId.raw.indexOf(':') + 1)}`);
   head.push(subjectField(n.fields, n.subjectPrefix));
   head.push('MIME-Version: 1.0');
   head.push(foldStructured('X-MailShield-Verdict', verdictHeaderValue(n.verdict, n.quarantineId)));
@@ -145,4 +164,72 @@ export function quotedPrintable(text: string): string {
       return out.join('\r\n');
     })
     .join('\r\n');
+}
+
+/** The notice's header block (blank line included) and body. */
+export function splitNotice(notice: Buffer): { header: Buffer; body: Buffer } {
+  const end = notice.indexOf('\r\n\r\n');
+  if (end < 0) return { header: notice, body: Buffer.alloc(0) };
+  return { header: notice.subarray(0, end + 4), body: notice.subarray(end + 4) };
+}
+
+/** One field's unfolded value from a header block, or null. */
+export function fieldValue(header: string, name: string): string | null {
+  const f = splitFields(header).find((x) => x.name === name.toLowerCase());
+  return f
+    ? f.raw
+        .slice(f.raw.indexOf(':') + 1)
+        .replace(/\r?\n[ \t]+/g, ' ')
+        .trim()
+    : null;
+}
+
+/** The explanation text of a notice, decoded (its body is 7bit or base64). */
+function noticeText(notice: Buffer): string {
+  const { header, body } = splitNotice(notice);
+  const cte = fieldValue(header.toString('latin1'), 'content-transfer-encoding');
+  return cte?.toLowerCase() === 'base64'
+    ? Buffer.from(body.toString('ascii'), 'base64').toString('utf8')
+    : body.toString('utf8');
+}
+
+/**
+ * The notice's body shaped to fit a header that already went out: the original's header, served before any verdict
+ * was known (a message above limits.scanAheadMaxBytes). A client that puts that header and this body together (s-nail
+ * saves RFC822.HEADER + BODY[TEXT]) gets a well-formed message that shows the notice: for a multipart original, one
+ * text part inside the original's own boundary; otherwise the text in the original's transfer encoding.
+ */
+export function shapedNoticeBody(notice: Buffer, originalHeader: Buffer): Buffer {
+  const header = originalHeader.toString('latin1');
+  const type = fieldValue(header, 'content-type') ?? '';
+  const boundary = /^\s*multipart\//i.test(type) ? /boundary\s*=\s*(?:"([^"]*)"|([^;\s]+))/i.exec(type) : null;
+  const b = boundary ? (boundary[1] ?? boundary[2] ?? '') : '';
+  if (b) {
+    const { header: nh, body } = splitNotice(notice);
+    const nhText = nh.toString('latin1');
+    const part = [
+      'MailShield replaced this message; the explanation is in the text part.',
+      `--${b}`,
+      `Content-Type: ${fieldValue(nhText, 'content-type') ?? 'text/plain; charset=utf-8'}`,
+      `Content-Transfer-Encoding: ${fieldValue(nhText, 'content-transfer-encoding') ?? '7bit'}`,
+      `X-MailShield-Verdict: ${fieldValue(nhText, 'x-mailshield-verdict') ?? 'replaced'}`,
+      '',
+      '',
+    ].join('\r\n');
+    const tail = body.subarray(body.length - 2).toString() === '\r\n' ? '' : '\r\n';
+    return Buffer.concat([Buffer.from(part, 'latin1'), body, Buffer.from(`${tail}--${b}--\r\n`, 'latin1')]);
+  }
+  const text = noticeText(notice);
+  const cte = (fieldValue(header, 'content-transfer-encoding') ?? '').toLowerCase();
+  if (cte === 'base64')
+    return Buffer.from(
+      (
+        Buffer.from(text, 'utf8')
+          .toString('base64')
+          .match(/.{1,76}/g) ?? []
+      ).join('\r\n') + '\r\n',
+      'ascii',
+    );
+  if (cte === 'quoted-printable') return Buffer.from(quotedPrintable(text), 'ascii');
+  return Buffer.from(text, 'utf8');
 }

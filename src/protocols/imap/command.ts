@@ -16,40 +16,6 @@ export function commandHead(line: string): CommandHead | null {
   return { tag: m[1]!, verb: verb === 'UID' && m[3] ? `UID ${m[3].toUpperCase()}` : verb };
 }
 
-// Something in the attribute list may fetch content: a section or RFC822 / RFC822.TEXT.
-const CONTENT_HINT = /\[|RFC822(?!\.(HEADER|SIZE))/i;
-const FETCH_HEAD = /^(\S+ FETCH \S+ )/i;
-
-/**
- * Adds UID to a sequence-number FETCH that may return content, so every content response names its message by UID.
- * The shield needs that UID to fetch a whole message itself when the client asked only for a part: a sequence number
- * would be unsafe, because an EXPUNGE answered to a pipelined command can shift it before the shield's own FETCH
- * runs. Servers may always send data items that were not asked for (RFC 3501 §7.4.2), so clients accept the extra
- * UID. Returns null when the line is left as it is.
- */
-export function addUidToFetch(line: string): string | null {
-  const m = FETCH_HEAD.exec(line);
-  if (!m) return null;
-  const head = m[1]!;
-  const att = line.slice(head.length);
-  if (!CONTENT_HINT.test(att)) return null;
-  if (att.startsWith('(')) {
-    if (/^\(\s*UID[\s)]/i.test(att)) return null;
-    return `${head}(UID ${att.slice(1)}`;
-  }
-  // A single item: find where it ends (a space outside brackets, or the line end) and wrap it in a list.
-  let depth = 0;
-  let end = 0;
-  for (; end < att.length; end++) {
-    const ch = att[end]!;
-    if (ch === '[' || ch === '(') depth++;
-    else if (ch === ']' || ch === ')') depth--;
-    else if ((ch === ' ' || ch === '\r' || ch === '\n') && depth === 0) break;
-  }
-  if (depth !== 0) return null;
-  return `${head}(UID ${att.slice(0, end)})${att.slice(end)}`;
-}
-
 const PARTIAL = /(BODY|BINARY)(?:\.PEEK)?\[([^\]]*)\]<(\d+)\.(\d+)>/gi;
 
 /** The byte counts a FETCH command asked for per partial item, keyed like response items (`BODY[1.2]`). */

@@ -16,10 +16,23 @@ export function fetchStart(line: string): { msn: number; prefixLength: number } 
 
 type Mode = 'name' | 'value' | 'atom' | 'quoted' | 'nested' | 'between' | 'end';
 
+/**
+ * Where a top-level item's name or value starts and ends in the text of one `feed` call (offsets into that text), so
+ * the session can rename an item, rewrite a value (FLAGS, RFC822.SIZE, ENVELOPE...) or take a quoted string's content.
+ * A nested value may span fragments and literals: its `start` and `end` then come from different calls.
+ */
+export type ItemEvent =
+  | { type: 'name'; name: string; start: number; end: number }
+  | { type: 'start'; name: string; kind: 'atom' | 'quoted' | 'nested'; at: number }
+  /** `at` is just past the value: after the closing quote or parenthesis, at the space or `)` after an atom. */
+  | { type: 'end'; name: string; kind: 'atom' | 'quoted' | 'nested'; at: number };
+
 export class FetchItemParser {
   /** Data item names seen at the top level, in order, upper-cased. */
   readonly names: string[] = [];
   uid: number | null = null;
+  /** RFC822.SIZE, when the response has it (the shield adds it to commands that fetch a header: scan-ahead). */
+  size: number | null = null;
   private mode: Mode = 'name';
   private buf = '';
   private bracket = 0;
@@ -27,10 +40,14 @@ export class FetchItemParser {
   private nestedQuote = false;
   private escape = false;
   private current = '';
+  private nameStart = 0;
+  private events: ItemEvent[] = [];
 
-  /** Feeds response text that is not literal content and not a literal marker. */
-  feed(text: string): void {
-    for (let i = 0; i < text.length; i++) this.step(text[i]!);
+  /** Feeds response text that is not literal content and not a literal marker; returns what it found. */
+  feed(text: string): ItemEvent[] {
+    this.events = [];
+    for (let i = 0; i < text.length; i++) this.step(text[i]!, i);
+    return this.events;
   }
 
   /**
@@ -45,22 +62,34 @@ export class FetchItemParser {
     return null;
   }
 
+  /** The item whose value comes next, when the text fed so far ends right before a value (a literal, if any). */
+  get awaitingValueOf(): string | null {
+    return this.mode === 'value' ? this.current : null;
+  }
+
+  /** Inside a top-level nested value (a literal now belongs to it). */
+  get inNested(): boolean {
+    return this.mode === 'nested';
+  }
+
   get complete(): boolean {
     return this.mode === 'end';
   }
 
-  private step(ch: string): void {
+  private step(ch: string, i: number): void {
     switch (this.mode) {
       case 'name':
         if (ch === ' ' && this.bracket === 0) {
           if (this.buf === '') return;
           this.current = this.buf.toUpperCase();
           this.names.push(this.current);
+          this.events.push({ type: 'name', name: this.current, start: this.nameStart, end: i });
           this.buf = '';
           this.mode = 'value';
         } else if (ch === ')' && this.bracket === 0) {
           this.mode = 'end';
         } else if (ch !== '\r' && ch !== '\n') {
+          if (this.buf === '') this.nameStart = i;
           if (ch === '[') this.bracket++;
           else if (ch === ']' && this.bracket > 0) this.bracket--;
           this.buf += ch;
@@ -70,25 +99,32 @@ export class FetchItemParser {
         if (ch === '(') {
           this.mode = 'nested';
           this.depth = 1;
+          this.events.push({ type: 'start', name: this.current, kind: 'nested', at: i });
         } else if (ch === '"') {
           this.mode = 'quoted';
           this.escape = false;
+          this.events.push({ type: 'start', name: this.current, kind: 'quoted', at: i });
         } else {
           this.mode = 'atom';
           this.buf = ch;
+          this.events.push({ type: 'start', name: this.current, kind: 'atom', at: i });
         }
         return;
       case 'atom':
-        if (ch === ' ' || ch === ')') {
+        if (ch === ' ' || ch === ')' || ch === '\r' || ch === '\n') {
           this.value(this.buf);
+          this.events.push({ type: 'end', name: this.current, kind: 'atom', at: i });
           this.buf = '';
-          this.mode = ch === ' ' ? 'name' : 'end';
+          this.mode = ch === ' ' ? 'name' : ch === ')' ? 'end' : 'between';
         } else this.buf += ch;
         return;
       case 'quoted':
         if (this.escape) this.escape = false;
         else if (ch === '\\') this.escape = true;
-        else if (ch === '"') this.mode = 'between';
+        else if (ch === '"') {
+          this.mode = 'between';
+          this.events.push({ type: 'end', name: this.current, kind: 'quoted', at: i + 1 });
+        }
         return;
       case 'nested':
         if (this.nestedQuote) {
@@ -97,7 +133,10 @@ export class FetchItemParser {
           else if (ch === '"') this.nestedQuote = false;
         } else if (ch === '"') this.nestedQuote = true;
         else if (ch === '(') this.depth++;
-        else if (ch === ')' && --this.depth === 0) this.mode = 'between';
+        else if (ch === ')' && --this.depth === 0) {
+          this.mode = 'between';
+          this.events.push({ type: 'end', name: this.current, kind: 'nested', at: i + 1 });
+        }
         return;
       case 'between':
         if (ch === ' ') this.mode = 'name';
@@ -110,7 +149,21 @@ export class FetchItemParser {
 
   private value(v: string): void {
     if (this.current === 'UID' && /^\d{1,10}$/.test(v)) this.uid = Number(v);
+    if (this.current === 'RFC822.SIZE' && /^\d{1,15}$/.test(v)) this.size = Number(v);
   }
+}
+
+/** The content of a quoted string (quotes included in `quoted`), unescaped, as bytes. */
+export function unquote(quoted: Buffer): Buffer {
+  const inner = quoted.subarray(1, quoted.length - 1);
+  if (!inner.includes(0x5c)) return Buffer.from(inner);
+  const out: number[] = [];
+  for (let i = 0; i < inner.length; i++) {
+    const b = inner[i]!;
+    if (b === 0x5c && i + 1 < inner.length) out.push(inner[++i]!);
+    else out.push(b);
+  }
+  return Buffer.from(out);
 }
 
 /** A FETCH data item that carries message content. */

@@ -14,12 +14,12 @@ export const NOTICE = Buffer.from(
 );
 
 /** The fake scanner: anything containing INFECTED is infected, SCANFAIL fails; everything else is clean. */
-export function fakeScan(bytes: Buffer): ScanAction {
+export function fakeScan(bytes: Buffer, notice: Buffer = NOTICE): ScanAction {
   if (bytes.includes('INFECTED'))
     return {
       action: 'replace',
       verdict: { kind: 'infected', engine: 'test', signature: 'Test.Virus', part: '1' },
-      notice: NOTICE,
+      notice,
       quarantineId: 'q-1',
     };
   if (bytes.includes('SCANFAIL'))
@@ -42,6 +42,8 @@ export interface SimOptions {
   upstreamTls?: AccountConfig['upstreamTls'];
   limits?: Partial<Limits>;
   autoScan?: boolean;
+  /** The notice the fake scanner replaces infected messages with. */
+  notice?: Buffer;
 }
 
 export class Sim {
@@ -56,6 +58,7 @@ export class Sim {
   private waitingScans: number[] = [];
   private directions = new Map<number, string>();
   private readonly autoScan: boolean;
+  private readonly notice: Buffer | undefined;
 
   constructor(opts: SimOptions = {}) {
     const account: AccountConfig = {
@@ -67,6 +70,7 @@ export class Sim {
       upstreamTls: opts.upstreamTls ?? 'implicit',
     };
     this.autoScan = opts.autoScan ?? true;
+    this.notice = opts.notice;
     this.session = createImapSession({
       connId: 'c1',
       account,
@@ -138,7 +142,7 @@ export class Sim {
     for (const id of this.waitingScans) {
       const cap = this.captures.get(id)!;
       const bytes = Buffer.concat(cap.data);
-      cap.result = fakeScan(bytes);
+      cap.result = fakeScan(bytes, this.notice);
       this.scanned.push({ id, bytes, direction: this.directions.get(id) ?? '' });
       evs.push({ type: 'scan-done', id, result: cap.result });
     }

@@ -174,18 +174,24 @@ test('every fetch style at every split offset', () => {
   // RFC822 by sequence number (UID added), BINARY[] with a binary literal, and the infected one as RFC822.
   playSplit([
     ...loggedIn,
+    // RFC822 sets \Seen: fetched with PEEK as BODY[], renamed back, FLAGS shown with \Seen, and \Seen stored after.
     { client: 'a3 FETCH 1:2 RFC822\r\n' },
-    { expectUp: 'a3 FETCH 1:2 (UID RFC822)\r\n' },
+    { expectUp: 'a3 FETCH 1:2 (UID FLAGS BODY.PEEK[])\r\n' },
     {
       up:
-        `* 1 FETCH (UID 5 RFC822 {${len(MSG)}}\r\n${MSG})\r\n` +
-        `* 2 FETCH (UID 6 RFC822 {${len(BAD_MSG)}}\r\n${BAD_MSG})\r\na3 OK done\r\n`,
+        `* 1 FETCH (UID 5 FLAGS (\\Answered) BODY[] {${len(MSG)}}\r\n${MSG})\r\n` +
+        `* 2 FETCH (UID 6 FLAGS () BODY[] {${len(BAD_MSG)}}\r\n${BAD_MSG})\r\na3 OK done\r\n`,
     },
     {
       expectClient:
-        `* 1 FETCH (UID 5 RFC822 {${len(MSG)}}\r\n${MSG})\r\n` +
-        `* 2 FETCH (UID 6 RFC822 {${NOTICE.length}}\r\n${NOTICE.toString()})\r\na3 OK done\r\n`,
+        `* 1 FETCH (UID 5 FLAGS (\\Answered \\Seen) RFC822 {${len(MSG)}}\r\n${MSG})\r\n` +
+        `* 2 FETCH (UID 6 FLAGS (\\Seen) RFC822 {${NOTICE.length}}\r\n${NOTICE.toString()})\r\na3 OK done\r\n`,
     },
+    {
+      expectUp: 'ms1.c1 UID STORE 5 +FLAGS.SILENT (\\Seen)\r\nms2.c1 UID STORE 6 +FLAGS.SILENT (\\Seen)\r\n',
+    },
+    { up: 'ms1.c1 OK Store completed.\r\nms2.c1 OK Store completed.\r\n' },
+    { expectClient: '' },
     { client: 'a4 UID FETCH 7 (BINARY.PEEK[])\r\n' },
     { up: `* 3 FETCH (UID 7 BINARY[] ~{${len(MSG)}}\r\n${MSG})\r\na4 OK done\r\n` },
     { expectClient: `* 3 FETCH (UID 7 BINARY[] ~{${len(MSG)}}\r\n${MSG})\r\na4 OK done\r\n` },
@@ -337,19 +343,38 @@ test('APPEND with LITERAL+ upstream uses a non-synchronizing literal; infected A
   assert.equal(sim.scanned.length, 2);
 });
 
-test('APPEND larger than the limit gets NO [TOOBIG], sync and non-sync', () => {
+test('APPEND larger than the limit: sync gets NO [TOOBIG] and the session goes on', () => {
   const limits = { maxLiteralBytes: 10 };
   play(
     [
       ...loggedIn,
       { client: 'a3 APPEND Sent {11}\r\n' },
       { expect: (s) => assert.match(s.take('client'), /^a3 NO \[TOOBIG\] .*MS_ERR_CLIENT_LITERAL_TOO_LARGE/) },
-      { client: 'a4 APPEND Sent {11+}\r\n0123456789A\r\na5 NOOP\r\n' },
-      { expect: (s) => assert.match(s.take('client'), /^a4 NO \[TOOBIG\]/) },
+      { client: 'a5 NOOP\r\n' },
       { expectUp: 'a5 NOOP\r\n' },
     ],
     { limits },
   );
+});
+
+test('an oversized LITERAL+ is answered NO [TOOBIG] and BYE at once and the connection closes, data unread', () => {
+  for (const [cmd, limits] of [
+    ['a4 APPEND Sent {11+}\r\n', { maxLiteralBytes: 10 }],
+    ['a4 APPEND Sent {99999999999+}\r\n', {}],
+    ['a4 LOGIN {99999999999+}\r\n', {}],
+    ['a4 SEARCH CHARSET UTF-8 TEXT {99999999999+}\r\n', {}],
+  ] as const) {
+    const sim = play([...loggedIn, { client: `${cmd}0123456789A` }], { limits });
+    const said = sim.take('client');
+    assert.match(said, /^a4 NO \[TOOBIG\] mailshield: .*MS_ERR_CLIENT_LITERAL_TOO_LARGE.*\r\n\* BYE mailshield: /, cmd);
+    assert.equal(sim.closed, 'both', cmd);
+    assert.equal(sim.take('upstream'), '', `${cmd}: nothing of it goes upstream`);
+    assert.ok(!sim.commands.some((c) => c.type === 'capture-start'), cmd);
+  }
+  // In the middle of a command already on its way upstream: still answered at once.
+  const sim = play([...loggedIn, { client: 'a5 SEARCH TEXT {3+}\r\nabc TEXT {99999999999+}\r\nxyz' }]);
+  assert.match(sim.take('client'), /^a5 NO \[TOOBIG\]/);
+  assert.equal(sim.closed, 'both');
 });
 
 test('IDLE passes through: continuation, pushes, DONE', () => {

@@ -11,8 +11,12 @@
 //   that response out of the client's stream. Verdicts are cached by (mailbox, UIDVALIDITY, UID), so a client reading
 //   a message in chunks causes one scan and one quarantine entry.
 // - APPEND content is captured from the client and reaches the server only after a clean verdict.
+// - Content goes upstream with .PEEK; the shield stores \Seen itself once the client has the content (seen.ts).
+// - Items that describe a message (header, ENVELOPE, BODYSTRUCTURE, RFC822.SIZE) are held until its verdict, scanning
+//   small messages ahead, and describe the notice when it is replaced (header-view.ts).
 // Beside this file: upstream-setup.ts (greeting and upstream STARTTLS, before relaying), verdict-cache.ts (verdicts
-// by message), append.ts (APPEND state and decisions), fetch.ts (FETCH items), ordered.ts (the ordered outputs).
+// by message), append.ts (APPEND state and decisions), fetch.ts (FETCH items), fetch-command.ts (what the shield
+// changes in a FETCH command), session-state.ts (the session's records), ordered.ts (the ordered outputs).
 import { ShieldError } from '../../core/errors.js';
 import {
   log,
@@ -25,12 +29,15 @@ import {
 import { heldClientInputBytes } from '../../core/limits.js';
 import { ClientStartTlsGuard } from '../../core/starttls-guard.js';
 import { UpstreamSetupStepper, type SetupOutcome } from '../../core/upstream-setup.js';
+import { shapedNoticeBody } from '../../scan/notice.js';
 import type { ScanAction } from '../../scan/types.js';
 import { appendRefusal, nonSyncLiteral, type AppendMessage, type AppendState } from './append.js';
 import { capabilitiesIn, rewriteCapabilityLine, ServerCapabilities } from './capabilities.js';
-import { addUidToFetch, commandHead, mailboxKey, partialCounts, type CommandHead } from './command.js';
-import { contentItem, fetchStart, FetchItemParser, noticePart, type ContentItem } from './fetch.js';
-import { Ordered, type Group, type Slot } from './ordered.js';
+import { commandHead, mailboxKey, partialCounts, type CommandHead } from './command.js';
+import { contentItem, fetchStart, FetchItemParser, noticePart, unquote, type ContentItem } from './fetch.js';
+import { planFetch } from './fetch-command.js';
+import { isDescriptive, isTopHeader, noticeValue, ServedHeaders } from './header-view.js';
+import { Ordered, type Group } from './ordered.js';
 import {
   bye,
   byePlain,
@@ -42,29 +49,23 @@ import {
   tagged,
 } from './replies.js';
 import { ImapTokenizer, type LiteralSpec, type Token } from './tokenizer.js';
+import { hasSeen, SeenState, setsSeenItem, withSeen } from './seen.js';
+import {
+  itemKey,
+  type Capture,
+  type FetchContext,
+  type HeldDesc,
+  type HeldPart,
+  type InFlight,
+  type LiteralSink,
+  type OwnFetch,
+  type Waiter,
+} from './session-state.js';
 import { UpstreamSetup } from './upstream-setup.js';
 import { cachedVerdict, scanFailureText, VerdictCache, type CachedVerdict } from './verdict-cache.js';
 
 /** `setup`: greeting, CAPABILITY and STARTTLS with the server (upstream-setup.ts); `relay` once the client is greeted. */
 type Phase = 'wait-start' | 'setup' | 'relay' | 'closed';
-
-/** A client command the server has not answered yet. */
-interface InFlight {
-  verb: string;
-  partials: Map<string, number>;
-  mailbox?: string;
-  uidvalidity?: number;
-  /** Set when a content item of this FETCH could not be scanned: the tagged reply becomes NO [UNAVAILABLE]. */
-  failed?: string;
-  append?: AppendState;
-}
-
-type LiteralSink =
-  | { to: 'upstream'; group: Group }
-  | { to: 'client'; group: Group }
-  | { to: 'drop' }
-  | { to: 'capture'; id: number }
-  | { to: 'part'; part: HeldPart };
 
 /** A client command being received (between its first line and its last line). */
 interface ClientCommand {
@@ -78,46 +79,6 @@ interface ClientCommand {
   onEnd?: () => void;
   append?: AppendState;
 }
-
-/** One FETCH response travelling to the client. */
-interface FetchContext {
-  parser: FetchItemParser;
-  info: InFlight | null;
-  epochKey: string | null;
-  group: Group;
-  /** Hold slots of this response, so a failure can settle them. */
-  slots: Slot[];
-  parts: HeldPart[];
-  /** Verdicts of whole-message captures that finished before the response named its UID. */
-  verdicts: CachedVerdict[];
-  done: boolean;
-  failed: boolean;
-}
-
-/** A part or range of a message, held until the whole message has a verdict. */
-interface HeldPart {
-  ctx: FetchContext;
-  slot: Slot;
-  item: ContentItem;
-  itemKey: string;
-  marker: Buffer;
-  binary: boolean;
-  data: Buffer[];
-  bytes: number;
-}
-
-/** The shield's own `UID FETCH uid (UID BODY.PEEK[])` of a whole message. */
-interface OwnFetch {
-  tag: string;
-  uid: number;
-  key: string;
-  captureId: number | null;
-}
-
-type Capture =
-  | { kind: 'full'; ctx: FetchContext; slot: Slot; binary: boolean; size: number; failed: boolean }
-  | { kind: 'own'; own: OwnFetch; size: number; failed: boolean }
-  | { kind: 'append'; msg: AppendMessage; state: AppendState; failed: boolean };
 
 const KEEPALIVE_TIMER = 'imap-scan-keepalive';
 
@@ -157,7 +118,9 @@ class ImapSession implements Session {
   private readonly verdicts = new VerdictCache();
   private readonly ownByKey = new Map<string, OwnFetch>();
   private readonly ownByTag = new Map<string, OwnFetch>();
-  private readonly waiters = new Map<string, HeldPart[]>();
+  private readonly waiters = new Map<string, Waiter[]>();
+  private readonly servedHeaders = new ServedHeaders();
+  private readonly seen = new SeenState();
   private readonly captures = new Map<number, Capture>();
   private keepaliveArmed = false;
 
@@ -251,7 +214,8 @@ class ImapSession implements Session {
 
   private flush(): void {
     if (this.phase === 'closed') return;
-    this.out.push(...this.toUpstream.flush(), ...this.toClient.flush());
+    // Writing a FETCH response to the client can queue the STORE that sets \Seen: upstream is flushed again after.
+    this.out.push(...this.toUpstream.flush(), ...this.toClient.flush(), ...this.toUpstream.flush());
     const held = this.toClient.heldAtBoundary;
     if (held && !this.keepaliveArmed) {
       this.keepaliveArmed = true;
@@ -418,7 +382,10 @@ class ImapSession implements Session {
         return;
       }
       if (tok.type === 'literal') this.clientLiteral(tok.data, tok.last);
-      else this.clientLine(tok.data, tok.literal);
+      else if (tok.literal?.tooLarge && !tok.literal.sync) {
+        this.nonSyncTooLarge(tok.data, tok.literal);
+        return;
+      } else this.clientLine(tok.data, tok.literal);
     }
   }
 
@@ -508,9 +475,12 @@ class ImapSession implements Session {
   private startForward(head: CommandHead, data: Buffer, lit: LiteralSpec | null): void {
     let line = data;
     const info: InFlight = { verb: head.verb, partials: new Map() };
-    if (head.verb === 'FETCH') {
-      const withUid = addUidToFetch(data.toString('latin1'));
-      if (withUid !== null) line = Buffer.from(withUid, 'latin1');
+    if (head.verb === 'FETCH' || head.verb === 'UID FETCH') {
+      const plan = planFetch(data.toString('latin1'));
+      if (plan) {
+        info.plan = plan;
+        if (plan.line !== data.toString('latin1')) line = Buffer.from(plan.line, 'latin1');
+      }
     }
     if (lit?.tooLarge) {
       this.refuseTooLarge(head, lit);
@@ -519,6 +489,7 @@ class ImapSession implements Session {
     // The mailbox changes once the server runs this; until its reply, no verdict can be tied to a mailbox.
     if (head.verb === 'SELECT' || head.verb === 'EXAMINE' || head.verb === 'CLOSE' || head.verb === 'UNSELECT') {
       this.verdicts.mailboxChangeSent();
+      this.seen.mailboxChangeSent();
     }
     const group = this.toUpstream.open();
     const c: ClientCommand = {
@@ -543,14 +514,38 @@ class ImapSession implements Session {
     this.forwardFragment(c, line, lit);
   }
 
-  private refuseTooLarge(head: CommandHead, lit: LiteralSpec): void {
+  private literalTooLarge(lit: LiteralSpec): ShieldError {
     const e = new ShieldError('MS_ERR_CLIENT_LITERAL_TOO_LARGE', 'The message is larger than mailshield accepts', {
       offered: `${lit.size} bytes`,
       required: `at most ${Math.min(this.opts.limits.maxLiteralBytes, this.opts.limits.maxMessageBytes)} bytes`,
       fix: 'raise limits.maxLiteralBytes and limits.maxMessageBytes',
     });
     this.out.push(log('warn', e.message, { code: e.code, size: lit.size }));
-    this.refuse(head, lit, shieldTagged(head.tag, 'NO', 'TOOBIG', e.toReplyText()));
+    return e;
+  }
+
+  /** A synchronizing literal waits for our go-ahead, so refusing it is enough: the client sends a new command. */
+  private refuseTooLarge(head: CommandHead, lit: LiteralSpec): void {
+    this.refuse(head, lit, shieldTagged(head.tag, 'NO', 'TOOBIG', this.literalTooLarge(lit).toReplyText()));
+  }
+
+  /**
+   * A non-synchronizing literal beyond the limit is already on its way, and reading it only to throw it away would
+   * let a client keep the shield busy for as long as it likes (RFC 7888 §4 allows closing instead). The command is
+   * answered NO [TOOBIG], the session says BYE and closes; nothing of the literal is read or passed on.
+   */
+  private nonSyncTooLarge(line: Buffer, lit: LiteralSpec): void {
+    const e = this.literalTooLarge(lit);
+    const tag = this.cmd?.head.tag ?? commandHead(line.toString('latin1'))?.tag ?? '*';
+    this.out.push(...this.toClient.flush());
+    // Lines can only be written between responses; in the middle of one the close alone must say it.
+    if (this.toClient.idle || this.toClient.heldAtBoundary) {
+      const no = tag === '*' ? '' : shieldTagged(tag, 'NO', 'TOOBIG', e.toReplyText());
+      this.out.push(
+        send('client', no + byePlain('closing the connection: the client sent a literal that is too large')),
+      );
+    }
+    this.closeAll('client literal too large', { code: e.code, size: lit.size });
   }
 
   private continueCommand(c: ClientCommand, data: Buffer, lit: LiteralSpec | null): void {
@@ -751,6 +746,21 @@ class ImapSession implements Session {
         part.bytes += data.length;
         return;
       }
+      case 'desc': {
+        const d = sink.desc;
+        if (d.ctx.failed) return;
+        d.bytes += data.length;
+        if (d.bytes > this.opts.limits.maxMessageBytes) {
+          this.failFetch(d.ctx, 'a header item is larger than limits.maxMessageBytes');
+          return;
+        }
+        d.data.push(data);
+        if (last) this.descDone(d);
+        return;
+      }
+      case 'divert':
+        sink.divert.data.push(data);
+        return;
       case 'drop':
         return;
     }
@@ -765,7 +775,7 @@ class ImapSession implements Session {
           this.toClient.close(r.group);
           this.resp = null;
         }
-      } else if (r.kind === 'fetch') this.fetchFragment(r.ctx, data, lit, false);
+      } else if (r.kind === 'fetch') this.fetchFragment(r.ctx, data, lit);
       else if (!lit)
         this.resp = null; // the rest of our own response, or of one we drop
       else if (r.kind === 'own') r.sink = { to: 'drop' }; // a second literal in our own response is not the message
@@ -788,6 +798,12 @@ class ImapSession implements Session {
       return;
     }
     const tag = text.slice(0, Math.max(0, text.indexOf(' ')));
+    if (this.seen.takeOwn(tag)) {
+      // The reply to our STORE of \Seen: the client never sent that command.
+      if (!/^\S+ OK/i.test(text)) this.out.push(log('warn', 'the server did not set \\Seen', { reply: text.trim() }));
+      if (lit) this.resp = { kind: 'drop' };
+      return;
+    }
     const own = this.ownByTag.get(tag);
     if (own) {
       this.ownTagged(own, text);
@@ -829,8 +845,10 @@ class ImapSession implements Session {
     if (info) {
       if (info.verb === 'SELECT' || info.verb === 'EXAMINE') {
         this.verdicts.selectAnswered(ok, info.mailbox ?? '', info.uidvalidity ?? null);
+        this.seen.selectAnswered(info.verb, ok, text);
       } else if (info.verb === 'CLOSE' || info.verb === 'UNSELECT') {
         this.verdicts.closeAnswered(ok);
+        this.seen.closeAnswered(ok);
       }
       if (info.append?.released && !ok) {
         // The server refused the APPEND before taking the literal: nothing more of it may follow.
@@ -858,22 +876,25 @@ class ImapSession implements Session {
   // ---------------------------------------------------------------- FETCH responses
 
   private startFetch(data: Buffer, lit: LiteralSpec | null, prefixLength: number): void {
-    const parser = new FetchItemParser();
     const end = lit ? lit.markerOffset : data.length;
-    parser.feed(data.toString('latin1', prefixLength, end));
     const epochKey = this.verdicts.epochKey();
     if (lit) {
-      const name = parser.literal();
+      const probe = new FetchItemParser();
+      probe.feed(data.toString('latin1', prefixLength, end));
+      const name = probe.literal();
       // Our own whole-message fetch answers with UID and BODY[], plus what a server adds to every FETCH (MODSEQ once
       // CONDSTORE is on, FLAGS when they changed). Should a client fetch of the same message look the same, the two
-      // responses carry the same message bytes, so whichever is taken for ours the client still gets one.
+      // responses carry the same message bytes, so whichever is taken for ours the client still gets one. A client
+      // fetch that sets \Seen or is renamed always has FLAGS (fetch-command.ts): then FLAGS means it is not ours.
+      const plan = this.firstFetch()?.plan;
+      const flagsOk = !plan || (!plan.setsSeen && plan.renames.size === 0);
       if (
         name === 'BODY[]' &&
-        parser.uid !== null &&
+        probe.uid !== null &&
         epochKey &&
-        parser.names.slice(0, -1).every((n) => n === 'UID' || n === 'MODSEQ' || n === 'FLAGS')
+        probe.names.slice(0, -1).every((n) => n === 'UID' || n === 'MODSEQ' || (flagsOk && n === 'FLAGS'))
       ) {
-        const own = this.ownByKey.get(this.verdicts.key(epochKey, parser.uid));
+        const own = this.ownByKey.get(this.verdicts.key(epochKey, probe.uid));
         if (own && own.captureId === null) {
           const id = ++this.captureSeq;
           own.captureId = id;
@@ -883,74 +904,236 @@ class ImapSession implements Session {
           return;
         }
       }
-      const ctx = this.newFetchContext(parser, epochKey);
-      this.resp = { kind: 'fetch', ctx, sink: { to: 'drop' } };
-      this.fetchLiteralStart(ctx, data, lit, name);
-      return;
     }
-    const ctx = this.newFetchContext(parser, epochKey);
+    const ctx = this.newFetchContext(epochKey);
     this.resp = { kind: 'fetch', ctx, sink: { to: 'drop' } };
-    this.fetchFragment(ctx, data, null, true);
+    this.toClient.push(ctx.group, send('client', data.subarray(0, prefixLength)));
+    this.fetchFragment(ctx, data.subarray(prefixLength), lit ? { ...lit, markerOffset: end - prefixLength } : null);
   }
 
-  private newFetchContext(parser: FetchItemParser, epochKey: string | null): FetchContext {
-    let info: InFlight | null = null;
-    for (const i of this.inflight.values()) {
-      if (i.verb === 'FETCH' || i.verb === 'UID FETCH') {
-        info = i;
-        break;
-      }
-    }
+  /** The client FETCH the server is answering (it runs pipelined commands in order). */
+  private firstFetch(): InFlight | null {
+    for (const i of this.inflight.values()) if (i.verb === 'FETCH' || i.verb === 'UID FETCH') return i;
+    return null;
+  }
+
+  private newFetchContext(epochKey: string | null): FetchContext {
     return {
-      parser,
-      info,
+      parser: new FetchItemParser(),
+      info: this.firstFetch(),
       epochKey,
       group: this.toClient.open(),
       slots: [],
       parts: [],
+      descs: [],
       verdicts: [],
+      fullPending: 0,
+      divert: null,
+      content: false,
+      flagsSeen: null,
       done: false,
       failed: false,
     };
   }
 
-  /** A fragment of a FETCH response after its first (or the first itself when it has no literal). */
-  private fetchFragment(ctx: FetchContext, data: Buffer, lit: LiteralSpec | null, fedAlready: boolean): void {
+  /** The cache key of the response's message, once its UID is known and the mailbox is. */
+  private ctxKey(ctx: FetchContext): string | null {
+    const uid = ctx.parser.uid;
+    return uid !== null && ctx.epochKey ? this.verdicts.key(ctx.epochKey, uid) : null;
+  }
+
+  /** A fragment of a FETCH response (after its `* n FETCH (` prefix), up to a literal marker or the line end. */
+  private fetchFragment(ctx: FetchContext, data: Buffer, lit: LiteralSpec | null): void {
+    this.fetchText(ctx, data, lit ? lit.markerOffset : data.length);
     if (!lit) {
-      if (!fedAlready) ctx.parser.feed(data.toString('latin1'));
-      this.toClient.push(ctx.group, send('client', data));
+      this.toClient.lazy(ctx.group, () => this.afterDelivery(ctx));
       this.toClient.close(ctx.group);
       this.resp = null;
       this.finishFetch(ctx);
       return;
     }
-    ctx.parser.feed(data.toString('latin1', 0, lit.markerOffset));
-    this.fetchLiteralStart(ctx, data, lit, ctx.parser.literal());
+    const r = this.resp;
+    if (!r || r.kind !== 'fetch') return;
+    const marker = data.subarray(lit.markerOffset);
+    const name = ctx.parser.literal();
+    if (name === null) {
+      // A literal inside a nested value (an ENVELOPE subject): it belongs to whatever that value is going to.
+      this.fetchEmit(ctx, marker);
+      r.sink = ctx.divert ? { to: 'divert', divert: ctx.divert } : { to: 'client', group: ctx.group };
+      return;
+    }
+    const desc = this.descFor(ctx, name);
+    if (desc) {
+      desc.data.push(marker);
+      r.sink = { to: 'desc', desc };
+      return;
+    }
+    this.contentStart(ctx, name, lit.size, lit.binary, marker);
   }
 
-  private fetchLiteralStart(ctx: FetchContext, data: Buffer, lit: LiteralSpec, name: string | null): void {
+  /**
+   * Response text that is not literal content: passed on, except for what the parser marks as needing a change (an
+   * item renamed back, a FLAGS list that gets \Seen, a quoted content string, an item that describes the message).
+   */
+  private fetchText(ctx: FetchContext, data: Buffer, end: number): void {
+    const events = ctx.parser.feed(data.toString('latin1', 0, end));
+    const awaiting = ctx.parser.awaitingValueOf;
+    if (events.some((e) => e.type === 'name' && setsSeenItem(e.name)) || (awaiting && setsSeenItem(awaiting)))
+      ctx.content = true;
+    const renames = ctx.info?.plan?.renames;
+    let pos = 0;
+    for (const ev of events) {
+      if (ev.type === 'name') {
+        const rn = renames?.get(ev.name);
+        if (rn && !ctx.divert) {
+          this.fetchEmit(ctx, data.subarray(pos, ev.start));
+          this.fetchEmit(ctx, Buffer.from(rn, 'latin1'));
+          pos = ev.end;
+        }
+        continue;
+      }
+      this.fetchEmit(ctx, data.subarray(pos, ev.at));
+      pos = ev.at;
+      if (ev.type === 'start') this.divertStart(ctx, ev.name, ev.kind);
+      else if (ctx.divert) this.divertEnd(ctx);
+    }
+    this.fetchEmit(ctx, data.subarray(pos, end));
+  }
+
+  private fetchEmit(ctx: FetchContext, bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    if (ctx.divert) ctx.divert.data.push(bytes);
+    else this.toClient.push(ctx.group, send('client', bytes));
+  }
+
+  private divertStart(ctx: FetchContext, name: string, kind: 'atom' | 'quoted' | 'nested'): void {
+    if (kind === 'quoted' && contentItem(name)) ctx.divert = { kind: 'quoted', name, data: [] };
+    else if (kind === 'nested' && name === 'FLAGS' && ctx.info?.plan?.setsSeen)
+      ctx.divert = { kind: 'flags', data: [] };
+    else {
+      const desc = this.descFor(ctx, name);
+      if (desc) ctx.divert = { kind: 'desc', desc, data: desc.data };
+    }
+  }
+
+  private divertEnd(ctx: FetchContext): void {
+    const d = ctx.divert!;
+    ctx.divert = null;
+    switch (d.kind) {
+      case 'quoted': {
+        // Content in a quoted string is content all the same: scanned like a literal and sent on as one.
+        const bytes = unquote(Buffer.concat(d.data));
+        this.contentStart(ctx, d.name, bytes.length, false, Buffer.from(literalMarker(bytes.length, false)));
+        const r = this.resp;
+        if (r?.kind === 'fetch') {
+          this.sinkLiteral(r.sink, bytes, true);
+          r.sink = { to: 'drop' };
+        }
+        return;
+      }
+      case 'flags': {
+        const flags = Buffer.concat(d.data).toString('latin1');
+        ctx.flagsSeen = hasSeen(flags);
+        const shown = ctx.content && this.seen.mailboxWritable ? withSeen(flags) : flags;
+        this.fetchEmit(ctx, Buffer.from(shown, 'latin1'));
+        return;
+      }
+      case 'desc':
+        this.descDone(d.desc);
+        return;
+    }
+  }
+
+  /**
+   * A held slot for an item that describes the message, unless the message is known to be clean. Its bytes are kept
+   * and sent as they are, or replaced by the notice's (header-view.ts), once the verdict is known.
+   */
+  private descFor(ctx: FetchContext, name: string): HeldDesc | null {
+    if (!isDescriptive(name) || ctx.failed) return null;
+    const key = this.ctxKey(ctx);
+    if (key && this.verdicts.get(key)?.kind === 'clean') return null;
+    const slot = this.toClient.slot(ctx.group, true);
+    ctx.slots.push(slot);
+    const desc: HeldDesc = { ctx, slot, name, data: [], bytes: 0, done: false };
+    ctx.descs.push(desc);
+    return desc;
+  }
+
+  private descDone(desc: HeldDesc): void {
+    desc.done = true;
+    const key = this.ctxKey(desc.ctx);
+    const v = key ? this.verdicts.get(key) : undefined;
+    if (v) this.resolveDesc(desc, v);
+  }
+
+  /** `v` null: no verdict will come in time (too large to scan ahead, or the scan failed): the original goes out. */
+  private resolveDesc(desc: HeldDesc, v: CachedVerdict | null): void {
+    if (desc.ctx.failed || desc.slot.resolved) return;
+    const original = Buffer.concat(desc.data);
+    if (v?.kind === 'infected') {
+      this.toClient.resolve(desc.slot, [send('client', noticeValue(desc.name, v.notice, original))]);
+      return;
+    }
+    const key = this.ctxKey(desc.ctx);
+    if (!v && key && isTopHeader(desc.name)) {
+      const lf = original.indexOf(0x0a);
+      if (lf >= 0 && original[0] === 0x7b) this.servedHeaders.add(key, original.subarray(lf + 1));
+    }
+    this.toClient.resolve(desc.slot, [send('client', original)]);
+  }
+
+  /** The response's describing items that still wait, once nothing more of it can give them a verdict. */
+  private settleDescs(ctx: FetchContext): void {
+    const pending = ctx.descs.filter((d) => d.done && !d.slot.resolved);
+    if (pending.length === 0 || ctx.failed || !ctx.done || ctx.fullPending > 0) return;
+    const key = this.ctxKey(ctx);
+    const v = key ? this.verdicts.get(key) : undefined;
+    if (v || !key) {
+      for (const d of pending) this.resolveDesc(d, v ?? null);
+      return;
+    }
+    // Scan-ahead: a small message is fetched and scanned now, so what the client sees of it is already the notice.
+    const size = ctx.parser.size;
+    if (size === null || size > this.opts.limits.scanAheadMaxBytes || ctx.epochKey !== this.verdicts.epochKey()) {
+      for (const d of pending) this.resolveDesc(d, null);
+      return;
+    }
+    const list = this.waiters.get(key) ?? [];
+    for (const d of pending) list.push({ kind: 'desc', desc: d });
+    this.waiters.set(key, list);
+    this.ensureOwnFetch(ctx.parser.uid!, key);
+  }
+
+  /** Runs when the response has been written to the client: the moment the server would have set \Seen. */
+  private afterDelivery(ctx: FetchContext): SessionCommand[] {
+    const uid = ctx.parser.uid;
+    if (!ctx.info?.plan?.setsSeen || !ctx.content || ctx.failed || ctx.flagsSeen === true || uid === null) return [];
+    if (!this.seen.mailboxWritable || !ctx.epochKey || ctx.epochKey !== this.verdicts.epochKey()) return [];
+    this.toUpstream.urgent([send('upstream', this.seen.store(this.newTag(), uid))]);
+    return [];
+  }
+
+  private contentStart(ctx: FetchContext, name: string, size: number, binary: boolean, marker: Buffer): void {
     const r = this.resp;
     if (!r || r.kind !== 'fetch') return;
     const g = ctx.group;
-    const marker = data.subarray(lit.markerOffset);
-    this.toClient.push(g, send('client', data.subarray(0, lit.markerOffset)));
-    const item = name ? contentItem(name) : null;
+    const item = contentItem(name);
     if (!item) {
       this.toClient.push(g, send('client', marker));
       r.sink = { to: 'client', group: g };
       return;
     }
-    const uid = ctx.parser.uid;
-    const cached = uid !== null && ctx.epochKey ? this.verdicts.get(this.verdicts.key(ctx.epochKey, uid)) : undefined;
+    const key = this.ctxKey(ctx);
+    const cached = key ? this.verdicts.get(key) : undefined;
     if (cached?.kind === 'clean') {
       this.toClient.push(g, send('client', marker));
       r.sink = { to: 'client', group: g };
       return;
     }
     if (cached?.kind === 'infected') {
-      const count = item.origin === null ? null : (ctx.info?.partials.get(itemKey(item)) ?? lit.size);
-      const body = noticePart(cached.notice, item, count);
-      this.toClient.push(g, send('client', Buffer.concat([Buffer.from(literalMarker(body.length, lit.binary)), body])));
+      const count = item.origin === null ? null : (ctx.info?.partials.get(itemKey(item)) ?? size);
+      const body = this.noticeBody(key!, cached.notice, item, count);
+      this.toClient.push(g, send('client', Buffer.concat([Buffer.from(literalMarker(body.length, binary)), body])));
       r.sink = { to: 'drop' };
       return;
     }
@@ -958,27 +1141,40 @@ class ImapSession implements Session {
     ctx.slots.push(slot);
     if (item.full) {
       const id = ++this.captureSeq;
-      this.captures.set(id, { kind: 'full', ctx, slot, binary: lit.binary, size: 0, failed: false });
+      ctx.fullPending++;
+      this.captures.set(id, { kind: 'full', ctx, slot, binary, size: 0, failed: false });
       this.out.push({ type: 'capture-start', id, direction: 'incoming' });
       r.sink = { to: 'capture', id };
       return;
     }
-    const part: HeldPart = { ctx, slot, item, itemKey: itemKey(item), marker, binary: lit.binary, data: [], bytes: 0 };
+    const part: HeldPart = { ctx, slot, item, itemKey: itemKey(item), marker, binary, data: [], bytes: 0 };
     ctx.parts.push(part);
     r.sink = { to: 'part', part };
   }
 
+  /**
+   * What of the notice a content item gets. A body after the original's header went out (the message was too large
+   * to scan ahead) is shaped to that header, so the two still make one well-formed message.
+   */
+  private noticeBody(key: string, notice: Buffer, item: ContentItem, count: number | null): Buffer {
+    const header = item.section === 'TEXT' ? this.servedHeaders.get(key) : undefined;
+    if (!header) return noticePart(notice, item, count);
+    const body = shapedNoticeBody(notice, header);
+    if (item.origin === null) return body;
+    const start = Math.min(item.origin, body.length);
+    return body.subarray(start, count === null ? body.length : Math.min(body.length, start + count));
+  }
+
   private finishFetch(ctx: FetchContext): void {
     ctx.done = true;
-    const uid = ctx.parser.uid;
-    if (uid !== null && ctx.epochKey)
-      for (const v of ctx.verdicts) this.verdicts.remember(this.verdicts.key(ctx.epochKey, uid), v);
+    const key = this.ctxKey(ctx);
+    if (key) for (const v of ctx.verdicts) this.verdicts.remember(key, v);
+    this.settleDescs(ctx);
     if (ctx.parts.length === 0 || ctx.failed) return;
-    if (uid === null || !ctx.epochKey || ctx.epochKey !== this.verdicts.epochKey()) {
+    if (!key || ctx.epochKey !== this.verdicts.epochKey()) {
       this.failFetch(ctx, 'the message could not be identified for scanning; try again');
       return;
     }
-    const key = this.verdicts.key(ctx.epochKey, uid);
     for (const part of ctx.parts) {
       const cached = this.verdicts.get(key);
       if (cached) {
@@ -986,9 +1182,9 @@ class ImapSession implements Session {
         continue;
       }
       const list = this.waiters.get(key) ?? [];
-      list.push(part);
+      list.push({ kind: 'part', part });
       this.waiters.set(key, list);
-      this.ensureOwnFetch(uid, key);
+      this.ensureOwnFetch(ctx.parser.uid!, key);
     }
   }
 
@@ -1021,7 +1217,7 @@ class ImapSession implements Session {
       return;
     }
     const count = part.item.origin === null ? null : (part.ctx.info?.partials.get(part.itemKey) ?? part.bytes);
-    const body = noticePart(v.notice, part.item, count);
+    const body = this.noticeBody(this.ctxKey(part.ctx) ?? '', v.notice, part.item, count);
     this.toClient.resolve(part.slot, [
       send('client', Buffer.concat([Buffer.from(literalMarker(body.length, part.binary)), body])),
     ]);
@@ -1031,13 +1227,20 @@ class ImapSession implements Session {
   private resolveWaiters(key: string, v: CachedVerdict): void {
     const list = this.waiters.get(key) ?? [];
     this.waiters.delete(key);
-    for (const p of list) this.resolvePart(p, v);
+    for (const w of list) {
+      if (w.kind === 'part') this.resolvePart(w.part, v);
+      else this.resolveDesc(w.desc, v);
+    }
   }
 
+  /** Parts cannot be given out without a verdict; describing items can: they show the original. */
   private failWaiters(key: string, reason: string): void {
     const list = this.waiters.get(key) ?? [];
     this.waiters.delete(key);
-    for (const p of list) this.failFetch(p.ctx, reason);
+    for (const w of list) {
+      if (w.kind === 'part') this.failFetch(w.part.ctx, reason);
+    }
+    for (const w of list) if (w.kind === 'desc') this.resolveDesc(w.desc, null);
   }
 
   /**
@@ -1054,6 +1257,7 @@ class ImapSession implements Session {
       this.toClient.drop(ctx.group);
       return;
     }
+    for (const d of ctx.descs) this.toClient.resolve(d.slot, [send('client', Buffer.concat(d.data))]);
     for (const s of ctx.slots) this.toClient.resolve(s, [send('client', '{0}\r\n')]);
   }
 
@@ -1091,6 +1295,7 @@ class ImapSession implements Session {
       }
       case 'full': {
         const { ctx, slot } = cap;
+        ctx.fullPending--;
         const v = cachedVerdict(result);
         if (!v || ctx.failed) {
           this.out.push({ type: 'capture-discard', id });
@@ -1100,6 +1305,7 @@ class ImapSession implements Session {
         const uid = ctx.parser.uid;
         if (uid !== null && ctx.epochKey) this.verdicts.remember(this.verdicts.key(ctx.epochKey, uid), v);
         else if (!ctx.done) ctx.verdicts.push(v);
+        for (const d of ctx.descs) if (d.done) this.resolveDesc(d, v);
         if (result.action === 'release') {
           const size = result.bytes?.length ?? cap.size;
           this.toClient.resolve(slot, [
@@ -1135,12 +1341,9 @@ class ImapSession implements Session {
         this.failWaiters(cap.own.key, error.toReplyText());
         return;
       case 'full':
+        cap.ctx.fullPending--;
         this.failFetch(cap.ctx, error.toReplyText());
         return;
     }
   }
-}
-
-function itemKey(item: ContentItem): string {
-  return `${item.kind}[${item.section}]`;
 }

@@ -546,7 +546,9 @@ test('TOP: same verdict as RETR; unscanned TOP n 0 passes; unscanned TOP n m sca
         ],
       ],
     },
-    // Message 3 unscanned, headers only: passes.
+    // Message 3 unscanned, headers only, listed above limits.scanAheadMaxBytes: passes unscanned.
+    { ev: c('LIST 3\r\n'), expect: [['send', 'upstream', 'LIST 3\r\n']] },
+    { ev: u('+OK 3 5000000\r\n'), expect: [['send', 'client', '+OK 3 5000000\r\n']] },
     { ev: c('TOP 3 0\r\n'), expect: [['send', 'upstream', 'TOP 3 0\r\n']] },
     { ev: u('+OK\r\nSubject: c\r\n\r\n.\r\n'), expect: [['send', 'client', '+OK\r\nSubject: c\r\n\r\n.\r\n']] },
     // Message 4 unscanned with body lines: a hidden RETR gets the verdict; clean, so the real TOP goes up.
@@ -592,6 +594,25 @@ test('TOP: same verdict as RETR; unscanned TOP n 0 passes; unscanned TOP n m sca
     .filter((x) => x.type === 'send' && x.to === 'upstream')
     .map((x) => (x.type === 'send' ? x.data.toString() : ''));
   assert.ok(!sentUp.some((s) => s.startsWith('TOP 5') || s.startsWith('TOP 6') || s.startsWith('TOP 2')));
+});
+
+test('TOP n 0 of a small unscanned message is scanned ahead; LIST shows replaced messages with the notice size', () => {
+  const top0 =
+    `+OK ${NOTICE.length} octets (mailshield replaced this message; original in quarantine q-1)\r\n` +
+    'Subject: [virus removed] hi\r\n\r\n.\r\n';
+  play({}, [
+    ...opened,
+    { ev: c('TOP 1 0\r\n'), expect: [['send', 'upstream', 'RETR 1\r\n']] },
+    { ev: u('+OK\r\nX: y\r\n\r\nvirus\r\n.\r\n'), expect: captured(1, 'X: y\r\n\r\nvirus\r\n') },
+    { ev: scanned(1, infected), expect: [logScanned, ['send', 'client', top0], ['capture-discard', 1]] },
+    { ev: c('LIST\r\n'), expect: [['send', 'upstream', 'LIST\r\n']] },
+    {
+      ev: u('+OK 2 messages\r\n1 120\r\n2 300\r\n.\r\n'),
+      expect: [['send', 'client', `+OK 2 messages\r\n1 ${NOTICE.length}\r\n2 300\r\n.\r\n`]],
+    },
+    { ev: c('LIST 1\r\n'), expect: [['send', 'upstream', 'LIST 1\r\n']] },
+    { ev: u('+OK 1 120\r\n'), expect: [['send', 'client', `+OK 1 ${NOTICE.length}\r\n`]] },
+  ]);
 });
 
 test('DELE of a replaced message passes through by default', () => {

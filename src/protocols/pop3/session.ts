@@ -30,6 +30,7 @@ import {
   topOf,
   type Line,
 } from './framer.js';
+import { ListBodyRewriter, rewriteListStatus, type ListSizes } from './list-view.js';
 import * as R from './replies.js';
 import { Pop3UpstreamSetup } from './upstream-setup.js';
 
@@ -71,6 +72,8 @@ interface Entry {
   /** Counted in `pendingVerdict` until its verdict (or failure) is known. */
   pending?: boolean;
   capa?: { lines: string[]; bytes: number };
+  /** LIST without an argument: its scan listings show replaced messages with the notice's size. */
+  list?: ListBodyRewriter;
 }
 
 /** A body line keyword of CAPA (RFC 2449), upper-cased. */
@@ -97,6 +100,15 @@ class Pop3Session implements Session {
   private readonly liveCaptures = new Set<number>();
   private nextCapture = 1;
   private readonly verdicts = new Map<number, Verdict>();
+  /** Sizes from LIST answers: TOP n 0 of a message above limits.scanAheadMaxBytes is not scanned ahead. */
+  private readonly listedSizes = new Map<number, number>();
+  private readonly listSizes: ListSizes = {
+    listed: (n, size) => this.listedSizes.set(n, size),
+    replacedSize: (n) => {
+      const v = this.verdicts.get(n);
+      return v?.kind === 'replaced' ? v.notice.length : undefined;
+    },
+  };
   /** Per message number: how many RETRs are on their way or being scanned. */
   private readonly pendingVerdict = new Map<number, number>();
   private authActive = false;
@@ -363,9 +375,13 @@ class Pop3Session implements Session {
         this.enqueue({ kind: 'capa', verb, out: [], done: false }, line.bytes);
         return true;
       case 'LIST':
-      case 'UIDL':
-        this.enqueue({ kind: args.length === 0 ? 'multi' : 'single', verb, out: [], done: false }, line.bytes);
+      case 'UIDL': {
+        const e: Entry = { kind: args.length === 0 ? 'multi' : 'single', verb, out: [], done: false };
+        if (verb === 'LIST' && args.length === 0)
+          e.list = new ListBodyRewriter(this.listSizes, this.opts.limits.maxLineBytes);
+        this.enqueue(e, line.bytes);
         return true;
+      }
       case 'AUTH':
         if (args.length === 0) {
           // Bare AUTH lists mechanisms as a multi-line answer (Outlook asks this).
@@ -414,11 +430,12 @@ class Pop3Session implements Session {
   }
 
   /**
-   * TOP of a message mailshield has judged gets the same verdict. TOP n 0 of an unjudged message carries no body and
-   * passes. TOP n m>0 of an unjudged message is sent upstream as a hidden RETR n: the whole message is scanned (a
-   * verdict from the first m lines would miss an attachment further down), and only when it is clean does the
-   * client's own TOP go upstream. Scanning the TOP answer itself was rejected because the pipeline would quarantine a
-   * truncated message as if it were complete.
+   * TOP of a message mailshield has judged gets the same verdict. TOP n m>0 of an unjudged message is sent upstream
+   * as a hidden RETR n: the whole message is scanned (a verdict from the first m lines would miss an attachment
+   * further down), and only when it is clean does the client's own TOP go upstream. Scanning the TOP answer itself
+   * was rejected because the pipeline would quarantine a truncated message as if it were complete. TOP n 0 (the
+   * header only) is scanned ahead the same way, so the header a client lists is the notice's if the message is
+   * replaced; only a message LIST showed to be above limits.scanAheadMaxBytes gets its original header unscanned.
    */
   private top(line: Line, args: string[]): boolean {
     const n = messageNumber(args[0]);
@@ -433,7 +450,10 @@ class Pop3Session implements Session {
       this.local('TOP', Buffer.concat([R.replacedOk(v.notice.length, v.quarantineId), encodeMultiline(body)]));
     } else if (v?.kind === 'refused') {
       this.local('TOP', R.refused(n, v.reply));
-    } else if (v?.kind === 'released' || lines === 0) {
+    } else if (
+      v?.kind === 'released' ||
+      (lines === 0 && (this.listedSizes.get(n) ?? 0) > this.opts.limits.scanAheadMaxBytes)
+    ) {
       this.enqueue({ kind: 'multi', verb: 'TOP', out: [], done: false }, line.bytes);
     } else {
       this.out.push(log('debug', 'TOP of an unscanned message: retrieving it to scan first', { msg: n }));
@@ -550,7 +570,8 @@ class Pop3Session implements Session {
       return;
     }
     if (st === 'err' || (st === 'ok' && (e.kind === 'single' || e.kind === 'auth'))) {
-      e.out.push(send('client', line.bytes));
+      const shown = st === 'ok' && e.verb === 'LIST' ? rewriteListStatus(line.bytes, this.listSizes) : line.bytes;
+      e.out.push(send('client', shown));
       this.unpend(e);
       this.finishAwaited(e);
       if (e.kind === 'auth') this.authActive = false;
@@ -632,7 +653,8 @@ class Pop3Session implements Session {
           data: r.out.length === 1 ? r.out[0]! : Buffer.concat(r.out),
         });
     } else if (r.used > 0) {
-      e.out.push(send('client', data.subarray(0, r.used)));
+      const body = data.subarray(0, r.used);
+      e.out.push(send('client', e.list ? e.list.push(body) : body));
     }
     if (!r.done) return Buffer.alloc(0);
     this.upBody = false;
