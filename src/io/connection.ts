@@ -3,6 +3,7 @@
 // lives in the session; this file only does I/O.
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { AccountConfig, Config } from '../core/config.js';
 import { asShieldError, ShieldError } from '../core/errors.js';
@@ -14,6 +15,7 @@ import type { ScanAction, Scanner } from '../scan/types.js';
 import type { EventStore } from '../store/events.js';
 import type { ClientHelloInfo, LeafSource, UpstreamHandshakeFacts } from '../tls/facts.js';
 import { acceptClientTls } from './client-tls.js';
+import type { LiveHub, LiveSession, LiveSource } from './live.js';
 import { OutQueue } from './out-queue.js';
 import { Spool } from './spool.js';
 import { connectUpstreamTcp, upgradeUpstreamTls, type UpstreamTarget } from './upstream.js';
@@ -32,6 +34,8 @@ export interface ConnectionDeps {
   createSession: (opts: SessionOptions) => Session;
   /** The listener's configured address, for client-policy decisions and messages. */
   listen: string;
+  /** Live session data for the dashboard (src/io/live.ts). */
+  live?: LiveHub;
 }
 
 interface Capture {
@@ -51,7 +55,7 @@ export function newConnectionId(): string {
   return randomBytes(5).toString('hex');
 }
 
-export class Connection {
+export class Connection implements LiveSource {
   readonly id = newConnectionId();
   private session!: Session;
   private readonly sockets: Record<Leg, Duplex | null> = { client: null, upstream: null };
@@ -94,6 +98,7 @@ export class Connection {
     );
     this.raw.on('error', (e) => this.log.debug({ err: e.message }, 'client socket error'));
     this.raw.pause();
+    this.tellLive();
 
     // Both legs come up in parallel: the client's handshake and the upstream's connection overlap.
     const [client, upstream] = await Promise.all([this.bringUpClient(clientAddress), this.bringUpUpstream()]);
@@ -112,6 +117,7 @@ export class Connection {
     this.attach('client', client);
     if (upstream.socket) this.attach('upstream', upstream.socket);
     this.touch();
+    this.tellLive();
     if (upstream.error) {
       this.outcome = upstream.error.code;
       this.feed({ type: 'upstream-failed', error: upstream.error });
@@ -271,6 +277,7 @@ export class Connection {
           readers: 0,
           discardRequested: false,
         });
+        this.tellLive();
         return;
       case 'capture-data': {
         const cap = this.captures.get(c.id);
@@ -281,7 +288,11 @@ export class Connection {
       case 'capture-end': {
         const p = this.scan(c.id);
         this.scansInFlight.add(p);
-        void p.finally(() => this.scansInFlight.delete(p));
+        void p.finally(() => {
+          this.scansInFlight.delete(p);
+          this.tellLive();
+        });
+        this.tellLive();
         return;
       }
       case 'send-capture':
@@ -348,6 +359,7 @@ export class Connection {
         return;
       }
       this.attach('client', res.socket);
+      this.tellLive();
       this.feed({ type: 'tls-ready', leg });
     } else {
       const res = await upgradeUpstreamTls(plain as Socket, this.deps.upstreamTarget());
@@ -362,6 +374,7 @@ export class Connection {
         return;
       }
       this.attach('upstream', res.socket);
+      this.tellLive();
       this.feed({ type: 'tls-ready', leg, facts: res.facts });
     }
   }
@@ -389,6 +402,13 @@ export class Connection {
       };
     }
     cap.result = result;
+    this.deps.live?.scanned({
+      account: this.deps.account.name,
+      direction: cap.direction,
+      action: result.action,
+      verdict: result.verdict.kind,
+      at: new Date().toISOString(),
+    });
     this.feed({ type: 'scan-done', id, result });
   }
 
@@ -484,6 +504,7 @@ export class Connection {
       { outcome: this.outcome, fromClient: this.bytesIn.client, fromUpstream: this.bytesIn.upstream },
       'connection closed',
     );
+    this.tellLive();
     this.finished();
   }
 
@@ -532,6 +553,7 @@ export class Connection {
     for (const ex of f.exceptionsExpired)
       this.log.warn({ exception: ex }, 'policy exception has expired and no longer applies');
     this.record(() => this.deps.events?.upstreamHandshake(this.id, this.deps.account.name, f));
+    this.liveFacts = f;
   }
 
   /** Store writes must never break mail: a failing store is logged, not thrown. */
@@ -541,5 +563,56 @@ export class Connection {
     } catch (e) {
       this.log.error({ err: e instanceof Error ? e.message : String(e) }, 'store write failed');
     }
+  }
+
+  // Live data for the dashboard (src/io/live.ts): read from the connection's own state when asked, so the data path
+  // does no extra work per chunk.
+  private liveFacts: UpstreamHandshakeFacts | null = null;
+  private readonly startedAt = new Date().toISOString();
+
+  private tellLive(): void {
+    this.deps.live?.changed(this);
+  }
+
+  snapshot(): LiveSession {
+    const client = this.sockets.client;
+    const tls = client && 'getProtocol' in client ? (client as TLSSocket) : null;
+    const f = this.liveFacts;
+    return {
+      id: this.id,
+      account: this.deps.account.name,
+      protocol: this.deps.account.protocol,
+      clientAddress: `${this.raw.remoteAddress ?? '?'}:${this.raw.remotePort ?? 0}`,
+      startedAt: this.startedAt,
+      state: this.closed
+        ? 'closed'
+        : this.scansInFlight.size > 0
+          ? 'scanning'
+          : [...this.captures.values()].some((c) => c.result === null)
+            ? 'holding'
+            : this.session
+              ? 'relaying'
+              : 'connecting',
+      clientTls: tls
+        ? {
+            version: tls.getProtocol(),
+            cipher: tls.getCipher()?.name ?? null,
+            signatureScheme: tls.getSharedSigalgs?.()[0] ?? null,
+          }
+        : null,
+      upstreamTls: f
+        ? {
+            version: f.protocol,
+            cipher: f.cipher,
+            peerSigningDigest: f.peerSigningDigest,
+            peerSignatureType: f.peerSignatureType,
+            serverTempKey: f.serverTempKey,
+            verdict: f.verdict,
+          }
+        : null,
+      bytesFromClient: this.bytesIn.client,
+      bytesFromUpstream: this.bytesIn.upstream,
+      outcome: this.closed ? this.outcome : null,
+    };
   }
 }

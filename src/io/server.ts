@@ -15,6 +15,7 @@ import { EventStore } from '../store/events.js';
 import { caPermittedNames, loadOrCreateCa, type LocalCa } from '../tls/ca.js';
 import { LeafCache } from '../tls/leaf-cache.js';
 import { Connection } from './connection.js';
+import { LiveHub } from './live.js';
 import type { UpstreamTarget } from './upstream.js';
 
 export interface ListenerInfo {
@@ -31,6 +32,8 @@ export interface ShieldHandle {
   ca: LocalCa;
   listeners: ListenerInfo[];
   db: Db;
+  /** Live sessions and scan results, for the dashboard. */
+  live: LiveHub;
   /** Stops accepting, lets sessions finish up to shutdownTimeoutMs, then cuts the rest. */
   stop(): Promise<void>;
   connections(): number;
@@ -57,6 +60,7 @@ export async function startShield(loaded: LoadedConfig, opts: StartOptions): Pro
   const scanner: Scanner = opts.scanner ?? pipeline!;
   const limits: Limits = config.limits;
   const live = new Set<Connection>();
+  const hub = new LiveHub();
   const servers: Server[] = [];
   const listeners: ListenerInfo[] = [];
 
@@ -97,6 +101,7 @@ export async function startShield(loaded: LoadedConfig, opts: StartOptions): Pro
           upstreamTarget,
           createSession: (o) => createSessionFor(account.protocol, o),
           listen: account.listen,
+          live: hub,
         });
         live.add(conn);
         conn.run().then(
@@ -169,5 +174,5 @@ export async function startShield(loaded: LoadedConfig, opts: StartOptions): Pro
     return stopping;
   };
 
-  return { ca, listeners, db, stop, connections: () => live.size };
+  return { ca, listeners, db, live: hub, stop, connections: () => live.size };
 }
