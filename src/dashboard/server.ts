@@ -160,6 +160,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardH
   for (const [name, file] of Object.entries(VENDOR))
     app.get(`/app/${name}`, (_req, reply) => reply.sendFile(file.split('/').pop()!, dirname(file)));
   app.get('/', (_req, reply) => reply.sendFile('index.html', WEB_STATIC));
+  app.get('/favicon.ico', (_req, reply) => reply.code(204).send());
   app.get('/healthz', async () => ({ ok: true, sessions: shield.connections() }));
   app.get('/metrics', async (_req, reply) => {
     reply.type(metrics.registry.contentType);

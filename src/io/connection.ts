@@ -571,7 +571,8 @@ export class Connection implements LiveSource {
   private readonly startedAt = new Date().toISOString();
 
   private tellLive(): void {
-    this.deps.live?.changed(this);
+    // Like store writes, live data must never break mail.
+    this.record(() => this.deps.live?.changed(this));
   }
 
   snapshot(): LiveSession {
@@ -597,7 +598,7 @@ export class Connection implements LiveSource {
         ? {
             version: tls.getProtocol(),
             cipher: tls.getCipher()?.name ?? null,
-            signatureScheme: tls.getSharedSigalgs?.()[0] ?? null,
+            signatureScheme: tls.getSharedSigalgs?.()?.[0] ?? null,
           }
         : null,
       upstreamTls: f

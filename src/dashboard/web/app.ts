@@ -281,14 +281,15 @@ function App(): VNode {
   const [r, setR] = useState(route());
   const [authed, setAuthed] = useState<boolean | null>(null);
   useEffect(() => {
-    browser.addEventListener('hashchange', () => setR(route()));
-    const m = /token=([^&]+)/.exec(browser.location.hash);
     const check = () =>
       void fetch('/api/session')
         .then((x) => x.json() as Promise<{ authenticated: boolean }>)
-        .then((s: { authenticated: boolean }) => setAuthed(s.authenticated));
-    if (m) {
-      // The token came in the URL fragment: exchange it for the cookie, then drop it from the address bar.
+        .then((s) => setAuthed(s.authenticated));
+    // A token in the URL fragment (the banner's link, also pasted into an open tab): exchange it for the cookie,
+    // then drop it from the address bar.
+    const consumeToken = (): boolean => {
+      const m = /token=([^&]+)/.exec(browser.location.hash);
+      if (!m) return false;
       void fetch('/api/login', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -298,7 +299,12 @@ function App(): VNode {
         setR(route());
         check();
       });
-    } else check();
+      return true;
+    };
+    browser.addEventListener('hashchange', () => {
+      if (!consumeToken()) setR(route());
+    });
+    if (!consumeToken()) check();
   }, []);
   if (authed === null) return html`<p>loading…</p>`;
   const page = r[0] ?? 'now';

@@ -9,9 +9,11 @@ const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
 // eslint-disable-next-line no-control-regex
 const CONTROL_OR_NEWLINE = /[\u0000-\u001f\u007f-\u009f]/g;
 
-const codePoint = (c: string) => `⟦U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}⟧`;
+// The same <U+202E> notation the scanner uses in verdicts and notices (displayName in src/scan/builtin/rules.ts), so
+// a file name reads the same in the list, the MIME tree and the mail client's notice.
+const codePoint = (c: string) => `<U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}>`;
 
-/** One-line untrusted text (a header value, a file name): every control and invisible character shown as ⟦U+XXXX⟧. */
+/** One-line untrusted text (a header value, a file name): every control and invisible character shown as <U+XXXX>. */
 export function visible(s: string | null | undefined): string {
   if (s === null || s === undefined) return '';
   return s.replace(CONTROL_OR_NEWLINE, codePoint).replace(INVISIBLE, codePoint);
