@@ -123,6 +123,22 @@ describe('dashboard login rate limit', { timeout: 60_000 }, () => {
   });
 });
 
+describe('dashboard password', { timeout: 60_000 }, () => {
+  it('with dashboard.passwordHash, the token alone does not log in', async () => {
+    const w = await startDashboardWorld({ dashboard: { passwordHash: hashPassword('s3cret-pass') } });
+    try {
+      const attempt = (body: object) =>
+        http(w.base, '/api/login', { method: 'POST', headers: sameOrigin(w.base), body: JSON.stringify(body) });
+      assert.equal((await attempt({ token: w.dashboard.token })).status, 401);
+      assert.equal((await attempt({ token: w.dashboard.token, password: 's3cret-pasS' })).status, 401);
+      assert.equal((await attempt({ token: 'wrong', password: 's3cret-pass' })).status, 401);
+      assert.equal((await attempt({ token: w.dashboard.token, password: 's3cret-pass' })).status, 204);
+    } finally {
+      await w.stop();
+    }
+  });
+});
+
 describe('dashboard configuration', () => {
   const account = (upstream: string, listen = '127.0.0.1:1995') => ({
     name: 'a',

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { asShieldError } from '../core/errors.js';
 import { registerCaCommands } from './ca-commands.js';
+import { registerDashboardCommands } from './dashboard-commands.js';
 import { registerInitCommand } from './init-command.js';
 import { registerProbeCommands } from './probe-commands.js';
 import { registerQuarantineCommands } from './quarantine-commands.js';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerCaCommands(program);
   registerQuarantineCommands(program);
   registerProbeCommands(program);
+  registerDashboardCommands(program);
   return program;
 }
 
