@@ -1,5 +1,6 @@
 // Renders one run as Markdown: machine, method, a summary against issue 8's targets, then a table per workload.
 import type { Target } from './env.js';
+import { dashboardSection, type DashboardResult } from './dashboard.js';
 import type { IdleResult } from './idle.js';
 import type { MemoryResult } from './memory.js';
 import type { Plan } from './plan.js';
@@ -18,6 +19,7 @@ export interface RunReport {
   idle: IdleResult | { error: string } | null;
   scan: ScanResult | { error: string } | null;
   memory: MemoryResult | { error: string } | null;
+  dashboard?: DashboardResult | { error: string } | null;
   failures: string[];
   elapsedMs: number;
 }
@@ -193,6 +195,10 @@ export function renderReport(r: RunReport): string {
   );
   for (const row of r.throughput) parts.push(`## ${row.id}: ${row.title}\n\n${timedTable(row)}`);
   for (const s of r.setup) parts.push(`## W5: ${s.title}\n\n${setupTable(s)}`);
+  if (r.dashboard)
+    parts.push(
+      'error' in r.dashboard ? `## WD: dashboard open\n\nfailed: ${r.dashboard.error}` : dashboardSection(r.dashboard),
+    );
 
   if (r.idle) {
     let s = '## W6: idle IMAP sessions in IDLE (shield in a fresh process, fake IMAP upstream)\n\n';
