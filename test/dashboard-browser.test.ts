@@ -13,9 +13,13 @@ import { demoMessages } from '../src/demo/mailbox.js';
 import { collectErrors, launchChromium, needsChromium } from './fixtures/browser.js';
 import { startDashboardWorld, type DashboardWorld } from './fixtures/dashboard.js';
 import { compose } from './fixtures/mime.js';
-import { eicar, needs } from './fixtures/util.js';
+import { eicar, needs, tmpDir } from './fixtures/util.js';
 
-const shots = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+// MS_UPDATE_SCREENSHOTS=1 writes the README's PNGs (docs/screenshots); otherwise they go to a temporary folder, so a
+// test run leaves the working tree clean. Either way each one is checked.
+const shots = process.env.MS_UPDATE_SCREENSHOTS
+  ? fileURLToPath(new URL('../../docs/screenshots/', import.meta.url))
+  : tmpDir('mailshield-screenshots-');
 
 /** Every payload sets a window flag if it ever runs as markup. */
 const XSS_SUBJECT = 'Rechnung für Sie <img src=x onerror="window.__xss=1">';
