@@ -1,5 +1,6 @@
 // The checks every dashboard request passes before any route runs: the Host header (DNS rebinding, the class of
 // mitmweb's CVE-2018-14505) and, for anything that changes state, a same-origin JSON POST (CSRF). Pure.
+import { isLoopbackHost } from '../core/config.js';
 
 export interface HostPolicy {
   /** Names and addresses the dashboard answers to besides loopback: dashboard.hosts and the listen host. */
@@ -15,14 +16,12 @@ export function hostOf(header: string | undefined): { host: string; port: number
   return { host: m[1]!.toLowerCase(), port: m[2] === undefined ? null : Number(m[2]) };
 }
 
-const LOOPBACK = (h: string) => h === 'localhost' || h === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-
 export function hostAllowed(header: string | undefined, p: HostPolicy): boolean {
   const h = hostOf(header);
   if (!h) return false;
   if (h.port !== null && h.port !== p.port) return false;
   const names = p.names.map((n) => (n.includes(':') && !n.startsWith('[') ? `[${n}]` : n).toLowerCase());
-  return LOOPBACK(h.host) || names.includes(h.host);
+  return isLoopbackHost(h.host) || names.includes(h.host);
 }
 
 export type CsrfVerdict = { ok: true } | { ok: false; reason: string };
