@@ -1,10 +1,12 @@
-// Server-sent events for the Now page. One listener on the shield's LiveHub fans out to every open page; session
-// changes go out at once, byte counts once a second while a page is open (read from the connections when asked,
-// never counted per chunk on the mail path).
+// Server-sent events for the Now page. One listener on the shield's LiveHub fans out to every open page. Session
+// changes are coalesced (the latest state of each session, sent every COALESCE_MS), so a burst of messages costs
+// the mail path a Map.set each, not a JSON encoding and a socket write per page; byte counts go out once a second
+// while a page is open (read from the connections when asked, never counted per chunk).
 import type { FastifyInstance } from 'fastify';
-import type { LiveEvent, LiveHub } from '../io/live.js';
+import type { LiveEvent, LiveHub, LiveSession } from '../io/live.js';
 
 export const TICK_MS = 1000;
+export const COALESCE_MS = 200;
 /** More open pages than this is a leak or an attack, not an admin. */
 const MAX_CLIENTS = 32;
 
@@ -14,8 +16,18 @@ export function registerLive(app: FastifyInstance, hub: LiveHub): { close(): voi
   const clients = new Set<Client>();
   const send = (c: Client, event: string, data: unknown) =>
     c.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  const pending = new Map<string, LiveSession>();
+  let flushTimer: NodeJS.Timeout | null = null;
+  const flush = () => {
+    flushTimer = null;
+    for (const s of pending.values()) for (const c of clients) send(c, 'session', s);
+    pending.clear();
+  };
   const onEvent = (e: LiveEvent) => {
-    for (const c of clients) send(c, e.type, e.type === 'session' ? e.session : e);
+    // Scan results feed the statistics and /metrics; the page has no use for them live.
+    if (e.type !== 'session') return;
+    pending.set(e.session.id, e.session);
+    flushTimer ??= setTimeout(flush, COALESCE_MS);
   };
   let timer: NodeJS.Timeout | null = null;
   let lastBytes = '';
@@ -36,6 +48,9 @@ export function registerLive(app: FastifyInstance, hub: LiveHub): { close(): voi
       clearInterval(timer);
       timer = null;
       lastBytes = '';
+      if (flushTimer) clearTimeout(flushTimer);
+      flushTimer = null;
+      pending.clear();
     }
   };
 

@@ -570,6 +570,10 @@ export class Connection implements LiveSource {
   private liveFacts: UpstreamHandshakeFacts | null = null;
   private readonly startedAt = new Date().toISOString();
 
+  get liveClosed(): boolean {
+    return this.closed;
+  }
+
   private tellLive(): void {
     // Like store writes, live data must never break mail.
     this.record(() => this.deps.live?.changed(this));

@@ -39,6 +39,7 @@ export type LiveEvent =
 
 /** Something that can describe itself now (a Connection), so byte counts are read when asked, not per chunk. */
 export interface LiveSource {
+  readonly liveClosed: boolean;
   snapshot(): LiveSession;
 }
 
@@ -47,10 +48,9 @@ export class LiveHub extends EventEmitter<{ event: [LiveEvent] }> {
 
   /** A session changed; `closed` removes it from sessions(). */
   changed(src: LiveSource): void {
-    const session = src.snapshot();
-    if (session.state === 'closed') this.open.delete(src);
+    if (src.liveClosed) this.open.delete(src);
     else this.open.add(src);
-    if (this.listenerCount('event') > 0) this.emit('event', { type: 'session', session });
+    if (this.listenerCount('event') > 0) this.emit('event', { type: 'session', session: src.snapshot() });
   }
 
   scanned(e: Omit<Extract<LiveEvent, { type: 'scan' }>, 'type'>): void {
