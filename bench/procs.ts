@@ -75,6 +75,8 @@ function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Pro
 export interface ShieldProc {
   pid: number;
   caPem: string;
+  /** Set when started with the dashboard. */
+  dashboard: { port: number; token: string } | null;
   port(account: string): number;
   /** In-process view after a forced GC. */
   mem(): Promise<Extract<ChildMessage, { type: 'mem' }>>;
@@ -83,11 +85,12 @@ export interface ShieldProc {
 
 export async function startShieldProc(
   accounts: Record<string, unknown>[],
-  opts: { scanOff: boolean; extra?: Record<string, unknown> },
+  opts: { scanOff: boolean; extra?: Record<string, unknown>; dashboard?: boolean },
 ): Promise<ShieldProc> {
   const dataDir = tmpDir('mailshield-bench-shield-');
   const spec: ChildSpec = {
     scanOff: opts.scanOff,
+    dashboard: opts.dashboard,
     config: {
       dataDir,
       // bench.test lets workload 5 ask for a new name per connection: each one is a leaf mint (cold set-up).
@@ -116,6 +119,7 @@ export async function startShieldProc(
   return {
     pid: child.pid!,
     caPem: ready.caPem,
+    dashboard: ready.dashboard,
     port(account) {
       const p = ports.get(account);
       if (p === undefined) throw new Error(`no shield account ${account}`);

@@ -1,6 +1,7 @@
 // Renders one run as Markdown: machine, method, a summary against issue 8's targets, then a table per workload.
 import type { Target } from './env.js';
 import { HEADER_ROWS, type HeaderFetchResult } from './header-fetch.js';
+import { dashboardSection, type DashboardResult } from './dashboard.js';
 import type { IdleResult } from './idle.js';
 import type { MemoryResult } from './memory.js';
 import type { Plan } from './plan.js';
@@ -20,6 +21,7 @@ export interface RunReport {
   scan: ScanResult | { error: string } | null;
   memory: MemoryResult | { error: string } | null;
   headers: HeaderFetchResult | { error: string } | null;
+  dashboard?: DashboardResult | { error: string } | null;
   failures: string[];
   elapsedMs: number;
 }
@@ -220,6 +222,10 @@ export function renderReport(r: RunReport): string {
   );
   for (const row of r.throughput) parts.push(`## ${row.id}: ${row.title}\n\n${timedTable(row)}`);
   for (const s of r.setup) parts.push(`## W5: ${s.title}\n\n${setupTable(s)}`);
+  if (r.dashboard)
+    parts.push(
+      'error' in r.dashboard ? `## WD: dashboard open\n\nfailed: ${r.dashboard.error}` : dashboardSection(r.dashboard),
+    );
 
   if (r.idle) {
     let s = '## W6: idle IMAP sessions in IDLE (shield in a fresh process, fake IMAP upstream)\n\n';

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--only=W1,W5] [--out=FILE]`: measures what mailshield costs against direct, stunnel and
+// `npm run bench [-- --quick] [--only=W1,W5,WD] [--out=FILE]`: measures what mailshield costs against direct, stunnel and
 // mitmproxy in one run and writes bench/RESULTS.md (quick: bench/results/quick.md, --only: bench/results/partial.md,
 // so a CI smoke run or a partial run never overwrites the committed full results). Exits non-zero only when mailshield or a whole workload crashed, never
 // because of a number.
@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runDashboardOpen } from './dashboard.js';
 import { startEnv, type Env } from './env.js';
 import { runHeaderFetch } from './header-fetch.js';
 import { runIdle } from './idle.js';
@@ -117,6 +118,7 @@ async function main(): Promise<void> {
         if (s && !('error' in s)) report.setup.push(s);
       }
     }
+    if (want('WD')) report.dashboard = await guard('WD', () => runDashboardOpen(env, log));
     if (want('W7')) {
       log('W7: scanning alone');
       report.scan = await guard('W7', () => runScan(plan));

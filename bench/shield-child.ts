@@ -5,16 +5,24 @@ import { readFileSync } from 'node:fs';
 import type { LoadedConfig } from '../src/cli/context.js';
 import { validateConfig } from '../src/core/config.js';
 import type { Logger } from '../src/core/logger.js';
+import { startDashboardFor } from '../src/dashboard/run.js';
 import { startShield } from '../src/io/server.js';
 import type { Scanner } from '../src/scan/types.js';
 
 export interface ChildSpec {
   config: Record<string, unknown> & { dataDir: string };
   scanOff: boolean;
+  /** Also serve the dashboard (on 127.0.0.1:0), as `mailshield start` does. */
+  dashboard?: boolean;
 }
 
 export type ChildMessage =
-  | { type: 'ready'; caPem: string; listeners: { account: string; port: number }[] }
+  | {
+      type: 'ready';
+      caPem: string;
+      listeners: { account: string; port: number }[];
+      dashboard: { port: number; token: string } | null;
+    }
   | { type: 'mem'; rss: number; heapUsed: number; external: number; arrayBuffers: number; connections: number };
 
 const releaseAll: Scanner = { scan: async () => ({ action: 'release', verdict: { kind: 'clean' } }) };
@@ -37,9 +45,14 @@ function stderrLogger(): Logger {
 
 async function main(): Promise<void> {
   const spec = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as ChildSpec;
-  const config = validateConfig(spec.config, 'bench');
+  const config = validateConfig(
+    { ...spec.config, dashboard: { enabled: spec.dashboard === true, listen: '127.0.0.1:0' } },
+    'bench',
+  );
   const loaded: LoadedConfig = { config, file: null, dataDir: spec.config.dataDir, resolvePath: (p) => p };
-  const shield = await startShield(loaded, { log: stderrLogger(), ...(spec.scanOff ? { scanner: releaseAll } : {}) });
+  const log = stderrLogger();
+  const shield = await startShield(loaded, { log, ...(spec.scanOff ? { scanner: releaseAll } : {}) });
+  const { dashboard } = await startDashboardFor(shield, loaded, { log });
   const send = (m: ChildMessage) => process.send?.(m);
   process.on('message', (m: { type: string }) => {
     if (m.type === 'mem') {
@@ -47,7 +60,7 @@ async function main(): Promise<void> {
       const u = process.memoryUsage();
       send({ type: 'mem', ...u, connections: shield.connections() });
     } else if (m.type === 'stop') {
-      void shield.stop().then(() => process.exit(0));
+      void (dashboard?.close() ?? Promise.resolve()).then(() => shield.stop()).then(() => process.exit(0));
     }
   });
   process.on('disconnect', () => process.exit(0));
@@ -55,6 +68,7 @@ async function main(): Promise<void> {
     type: 'ready',
     caPem: shield.ca.certPem,
     listeners: shield.listeners.map((l) => ({ account: l.account, port: l.port })),
+    dashboard: dashboard ? { port: dashboard.port, token: dashboard.token } : null,
   });
 }
 

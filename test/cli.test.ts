@@ -17,6 +17,7 @@ function configFile(dir: string, listenPort: number, upstreamPort: number, extra
     `dataDir: ./data
 log: { level: warn, format: json }
 shutdownTimeoutMs: 2000
+dashboard: { listen: '127.0.0.1:0' }
 accounts:
   - name: test-pop
     protocol: pop3

@@ -88,6 +88,10 @@ test(
       const caPath = /mailshield's CA[^:]*: (.+)$/m.exec(banner.join('\n'))?.[1];
       assert.ok(caPath && existsSync(caPath), `the banner names the CA file (${caPath})`);
       assert.ok(existsSync(join(dir, '.mailshield', 'demo', 'mailshield.demo.yaml')));
+      // The dashboard's login URL (8025, or any free port when 8025 is taken) answers.
+      const dash = /^\s+(http:\/\/127\.0\.0\.1:\d+)\/#token=\S+$/m.exec(banner.join('\n'))?.[1];
+      assert.ok(dash, 'the banner prints the dashboard URL with its token');
+      assert.equal((await fetch(`${dash}/healthz`)).status, 200);
       // A new user's path (issue 2): `mailshield ca path` in the same folder names the CA, and openssl reads it.
       const cli = quarantineList.replace(/ quarantine list$/, '');
       const printed = (await sh(`${cli} ca path`, dir)).toString('utf8').trim();
@@ -166,6 +170,7 @@ test('with a configuration file, start runs that configuration and nothing of th
     `dataDir: ./data
 log: { level: warn, format: json }
 shutdownTimeoutMs: 1000
+dashboard: { enabled: false }
 accounts:
   - name: mine
     protocol: pop3

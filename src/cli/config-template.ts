@@ -72,4 +72,9 @@ pop3:
 
 log:
   level: info
+
+# The web dashboard: open the URL \`mailshield dashboard url\` prints (it carries the access token).
+dashboard:
+  enabled: true
+  listen: 127.0.0.1:8025        # another address needs passwordHash (mailshield dashboard hash-password)
 `;

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { asShieldError } from '../core/errors.js';
 import { registerCaCommands } from './ca-commands.js';
+import { registerDashboardCommands } from './dashboard-commands.js';
 import { registerInitCommand } from './init-command.js';
 import { registerPolicyCommands } from './policy-commands.js';
 import { registerInterceptCommands } from './intercept-commands.js';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerProbeCommands(program);
   registerPolicyCommands(program);
   registerInterceptCommands(program);
+  registerDashboardCommands(program);
   return program;
 }
 

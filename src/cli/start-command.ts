@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { asShieldError } from '../core/errors.js';
 import { shellQuote } from '../demo/banner.js';
 import { startDemo } from '../demo/run-demo.js';
-import { startShield } from '../io/server.js';
+import { startMailshield } from '../dashboard/run.js';
 import { loadConfig } from './context.js';
 import { createLogger } from './logging.js';
 
@@ -39,13 +39,19 @@ export function registerStartCommand(program: Command): void {
           process.stdout.write(demo.banner);
           shield = demo;
         } else {
-          const s = await startShield(loaded, { log });
+          const m = await startMailshield(loaded, { log });
+          const s = m.shield;
           process.stderr.write(
             `mailshield ${s.listeners.length || s.intercept ? 'listening' : 'running'}; CA certificate: ${s.ca.certPath}\n` +
               s.listeners.map((l) => `  ${l.account} (${l.protocol}) on ${l.host}:${l.port}\n`).join('') +
-              (s.intercept ? `  intercept mode on ${s.intercept.host}:${s.intercept.port} (rules installed)\n` : ''),
+              (s.intercept ? `  intercept mode on ${s.intercept.host}:${s.intercept.port} (rules installed)\n` : '') +
+              (m.dashboard
+                ? `  dashboard: ${m.dashboard.url}\n`
+                : m.dashboardError
+                  ? `  dashboard not running: ${m.dashboardError.message} (${m.dashboardError.code})\n`
+                  : ''),
           );
-          shield = s;
+          shield = m;
         }
       } catch (e) {
         const err = asShieldError(e);

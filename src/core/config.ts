@@ -207,6 +207,23 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   shutdownTimeoutMs: z.number().int().min(0).default(10_000),
+  dashboard: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Loopback by default; any other address also needs passwordHash (checked below). */
+      listen: hostPort.default('127.0.0.1:8025'),
+      /** More Host header names the dashboard answers to (a LAN name or address); loopback names always work. */
+      hosts: z.array(z.string().min(1)).default([]),
+      /** `mailshield dashboard hash-password` prints it: scrypt$N$r$p$salt$hash (base64). */
+      passwordHash: z
+        .string()
+        .regex(
+          /^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/,
+          'the output of `mailshield dashboard hash-password`',
+        )
+        .optional(),
+    })
+    .prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -256,6 +273,7 @@ export function validateConfig(raw: unknown, file: string): Config {
   if (res.success) {
     checkAccounts(res.data, file);
     checkIntercept(res.data.intercept, file);
+    checkDashboard(res.data, file);
     return res.data;
   }
   const lines = res.error.issues.map((iss) => {
@@ -326,6 +344,46 @@ function checkIntercept(ic: Config['intercept'], file: string): void {
   const port = Number(/:(\d+)$/.exec(ic.listen)?.[1]);
   if ((ic.ports as readonly number[]).includes(port))
     throw bad('listen', `expected a port that is not itself intercepted (${ic.ports.join(', ')}), found ${ic.listen}`);
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** Whether two host:port strings name the same socket on this machine (loopback spellings and 0.0.0.0 included). */
+function sameLocalSocket(a: string, b: string): boolean {
+  const x = splitHostPort(a);
+  const y = splitHostPort(b);
+  if (x.port !== y.port || x.port === 0) return false;
+  const wild = (h: string) => h === '0.0.0.0' || h === '::';
+  const norm = (h: string) => (isLoopbackHost(h) ? 'loopback' : h.toLowerCase());
+  return wild(x.host) || wild(y.host) || norm(x.host) === norm(y.host);
+}
+
+function checkDashboard(cfg: Config, file: string): void {
+  const d = cfg.dashboard;
+  if (!d.enabled) return;
+  const { host } = splitHostPort(d.listen);
+  if (!isLoopbackHost(host) && !d.passwordHash)
+    throw new ShieldError(
+      'MS_ERR_CONFIG_INVALID',
+      `${file}: dashboard.listen: expected a loopback address (127.0.0.1, ::1) or a dashboard.passwordHash, found ${d.listen} without a password`,
+      {
+        fix: 'run `mailshield dashboard hash-password` and put its output in dashboard.passwordHash, or use an SSH tunnel',
+      },
+    );
+  cfg.accounts.forEach((a, i) => {
+    // A loop through our own admin UI would relay mail-client bytes to the dashboard: refuse it before it starts.
+    for (const key of ['upstream', 'listen'] as const)
+      if (sameLocalSocket(a[key], d.listen))
+        throw new ShieldError(
+          'MS_ERR_CONFIG_INVALID',
+          `${file}: accounts[${i}].${key}: expected an address other than the dashboard's own, found ${a[key]} (dashboard.listen is ${d.listen})`,
+          { fix: 'change dashboard.listen, or point the account at the real mail server' },
+        );
+  });
 }
 
 /** Splits "host:port" / "[v6]:port". */

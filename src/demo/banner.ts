@@ -19,6 +19,10 @@ export interface BannerInput {
   /** The demo servers. */
   upstream: DemoEndpoints;
   upstreamPolicy: string;
+  /** The dashboard's login URL (token included), or null. */
+  dashboardUrl?: string | null;
+  /** Why the dashboard is not running, when it is not. */
+  dashboardError?: string | null;
 }
 
 /** Quotes for a POSIX shell when needed (paths with spaces, mostly). */
@@ -75,6 +79,15 @@ export function renderBanner(b: BannerInput): string {
     `  mailshield's CA (trust it in your mail client): ${b.shieldCaPath}`,
     `  The demo servers' test CA:                      ${b.demoCaPath}`,
     '',
+    ...(b.dashboardUrl
+      ? [
+          'Dashboard (what the shield did and why; the link carries your access token, keep it private):',
+          `    ${b.dashboardUrl}`,
+          '',
+        ]
+      : b.dashboardError
+        ? [`Dashboard not running: ${b.dashboardError}`, '']
+        : []),
     'Try it, in another terminal from this folder:',
     '',
     `  Download message ${EICAR_MESSAGE_NUMBER} through the shield; a notice comes back in place of the virus:`,

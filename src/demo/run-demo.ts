@@ -7,6 +7,8 @@ import { isShieldError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { pickPort, startDemoServers, type DemoServers } from '../io/demo-servers.js';
 import { startShield, type ShieldHandle } from '../io/server.js';
+import { startDashboardFor } from '../dashboard/run.js';
+import type { DashboardHandle } from '../dashboard/server.js';
 import { renderBanner, type BannerInput } from './banner.js';
 import {
   DEMO_ACCOUNTS,
@@ -34,6 +36,8 @@ export interface DemoOptions {
 
 export interface DemoHandle {
   shield: ShieldHandle;
+  /** Null when dashboard.enabled is off or it could not start (the banner says why). */
+  dashboard: DashboardHandle | null;
   servers: DemoServers;
   banner: string;
   bannerInput: BannerInput;
@@ -83,7 +87,7 @@ export async function startDemo(o: DemoOptions): Promise<DemoHandle> {
       dataDir,
       resolvePath: (p) => resolve(dataDir, p),
     };
-    return { input, shield: await startShield(loaded, { log: o.log, now }) };
+    return { input, loaded, shield: await startShield(loaded, { log: o.log, now }) };
   };
   let started;
   try {
@@ -99,6 +103,12 @@ export async function startDemo(o: DemoOptions): Promise<DemoHandle> {
     throw e;
   }
   const { shield, input } = started;
+  // 8025 may be taken (a second demo, another program): any free loopback port will do for a demo.
+  const { dashboard, dashboardError } = await startDashboardFor(shield, started.loaded, {
+    log: o.log,
+    now,
+    dashboardAnyPort: true,
+  });
 
   const configPath = join(demoDir, DEMO_CONFIG_FILE);
   await writeFile(configPath, demoConfigYaml(input), { mode: 0o644 });
@@ -121,13 +131,16 @@ export async function startDemo(o: DemoOptions): Promise<DemoHandle> {
     shield: shieldEndpoints,
     upstream: { pop3: servers.pop3, ispPop3: servers.ispPop3, smtp: servers.smtp },
     upstreamPolicy: demoConfig(input).policy.upstream,
+    dashboardUrl: dashboard?.url ?? null,
+    dashboardError: dashboardError ? `${dashboardError.message} (${dashboardError.code})` : null,
   };
 
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
+      await dashboard?.close();
       await shield.stop();
       await servers.close();
     })());
-  return { shield, servers, banner: renderBanner(bannerInput), bannerInput, configPath, stop };
+  return { shield, dashboard, servers, banner: renderBanner(bannerInput), bannerInput, configPath, stop };
 }

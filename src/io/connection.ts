@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { AccountConfig, Config } from '../core/config.js';
 import { asShieldError, ShieldError } from '../core/errors.js';
@@ -18,6 +19,7 @@ import type { ClientPolicyDecision } from '../tls/client-policy.js';
 import type { ClientHelloInfo, LeafSource, UpstreamHandshakeFacts } from '../tls/facts.js';
 import { shadowClient } from '../tls/shadow-policy.js';
 import { acceptClientTls } from './client-tls.js';
+import type { LiveHub, LiveSession, LiveSource } from './live.js';
 import { OUT_HIGH_WATER, OUT_LOW_WATER, OutQueue } from './out-queue.js';
 import { Spool } from './spool.js';
 import { connectUpstreamTcp, upgradeUpstreamTls, type UpstreamTarget } from './upstream.js';
@@ -38,6 +40,8 @@ export interface ConnectionDeps {
   listen: string;
   /** Replaces the plain TCP connect to the upstream (intercept mode: a marked socket, or one already connected). */
   connectUpstream?: (t: UpstreamTarget) => Promise<Socket>;
+  /** Live session data for the dashboard (src/io/live.ts). */
+  live?: LiveHub;
 }
 
 interface Capture {
@@ -79,7 +83,7 @@ export function newConnectionId(): string {
   return randomBytes(5).toString('hex');
 }
 
-export class Connection {
+export class Connection implements LiveSource {
   readonly id = newConnectionId();
   private session: GuardedSession | null = null;
   private readonly sockets: Record<Leg, Duplex | null> = { client: null, upstream: null };
@@ -146,6 +150,7 @@ export class Connection {
     );
     this.raw.on('error', (e) => this.log.debug({ err: e.message }, 'client socket error'));
     this.raw.pause();
+    this.tellLive();
 
     // Both legs come up in parallel: the client's handshake and the upstream's connection overlap.
     const [client, upstream] = await Promise.all([this.bringUpClient(clientAddress), this.bringUpUpstream()]);
@@ -165,6 +170,7 @@ export class Connection {
     this.attach('client', client);
     if (upstream.socket) this.attach('upstream', upstream.socket);
     this.touch();
+    this.tellLive();
     if (upstream.error) {
       this.outcome = upstream.error.code;
       this.feed({ type: 'upstream-failed', error: upstream.error });
@@ -367,6 +373,7 @@ export class Connection {
           readers: 0,
           discardRequested: false,
         });
+        this.tellLive();
         return;
       case 'capture-data': {
         const cap = this.captures.get(c.id);
@@ -377,7 +384,11 @@ export class Connection {
       case 'capture-end': {
         const p = this.scan(c.id).catch((e: unknown) => this.internalFailure(e, 'scan'));
         this.scansInFlight.add(p);
-        void p.finally(() => this.scansInFlight.delete(p));
+        void p.finally(() => {
+          this.scansInFlight.delete(p);
+          this.tellLive();
+        });
+        this.tellLive();
         return;
       }
       case 'send-capture':
@@ -444,6 +455,7 @@ export class Connection {
         return;
       }
       this.attach('client', res.socket);
+      this.tellLive();
       this.feed({ type: 'tls-ready', leg });
     } else {
       const res = await upgradeUpstreamTls(plain as Socket, this.deps.upstreamTarget());
@@ -458,6 +470,7 @@ export class Connection {
         return;
       }
       this.attach('upstream', res.socket);
+      this.tellLive();
       this.feed({ type: 'tls-ready', leg, facts: res.facts });
     }
   }
@@ -486,6 +499,13 @@ export class Connection {
       };
     }
     cap.result = result;
+    this.deps.live?.scanned({
+      account: this.deps.account.name,
+      direction: cap.direction,
+      action: result.action,
+      verdict: result.verdict.kind,
+      at: new Date().toISOString(),
+    });
     this.feed({ type: 'scan-done', id, result });
   }
 
@@ -579,6 +599,7 @@ export class Connection {
       { outcome: this.outcome, fromClient: this.bytesIn.client, fromUpstream: this.bytesIn.upstream },
       'connection closed',
     );
+    this.tellLive();
     this.finished();
   }
 
@@ -631,6 +652,7 @@ export class Connection {
     for (const ex of f.exceptionsExpired)
       this.log.warn({ exception: ex }, 'policy exception has expired and no longer applies');
     this.record(() => this.deps.events?.upstreamHandshake(this.id, this.deps.account.name, f));
+    this.liveFacts = f;
   }
 
   /** Store writes must never break mail: a failing store is logged, not thrown. */
@@ -640,5 +662,61 @@ export class Connection {
     } catch (e) {
       this.log.error({ err: e instanceof Error ? e.message : String(e) }, 'store write failed');
     }
+  }
+
+  // Live data for the dashboard (src/io/live.ts): read from the connection's own state when asked, so the data path
+  // does no extra work per chunk.
+  private liveFacts: UpstreamHandshakeFacts | null = null;
+  private readonly startedAt = new Date().toISOString();
+
+  get liveClosed(): boolean {
+    return this.closed;
+  }
+
+  private tellLive(): void {
+    // Like store writes, live data must never break mail.
+    this.record(() => this.deps.live?.changed(this));
+  }
+
+  snapshot(): LiveSession {
+    const client = this.sockets.client;
+    const tls = client && 'getProtocol' in client ? (client as TLSSocket) : null;
+    const f = this.liveFacts;
+    return {
+      id: this.id,
+      account: this.deps.account.name,
+      protocol: this.deps.account.protocol,
+      clientAddress: `${this.raw.remoteAddress ?? '?'}:${this.raw.remotePort ?? 0}`,
+      startedAt: this.startedAt,
+      state: this.closed
+        ? 'closed'
+        : this.scansInFlight.size > 0
+          ? 'scanning'
+          : [...this.captures.values()].some((c) => c.result === null)
+            ? 'holding'
+            : this.session
+              ? 'relaying'
+              : 'connecting',
+      clientTls: tls
+        ? {
+            version: tls.getProtocol(),
+            cipher: tls.getCipher()?.name ?? null,
+            signatureScheme: tls.getSharedSigalgs?.()?.[0] ?? null,
+          }
+        : null,
+      upstreamTls: f
+        ? {
+            version: f.protocol,
+            cipher: f.cipher,
+            peerSigningDigest: f.peerSigningDigest,
+            peerSignatureType: f.peerSignatureType,
+            serverTempKey: f.serverTempKey,
+            verdict: f.verdict,
+          }
+        : null,
+      bytesFromClient: this.bytesIn.client,
+      bytesFromUpstream: this.bytesIn.upstream,
+      outcome: this.closed ? this.outcome : null,
+    };
   }
 }

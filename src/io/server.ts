@@ -18,6 +18,7 @@ import { InterceptionStore } from '../store/interceptions.js';
 import { Connection } from './connection.js';
 import { watchExceptionExpiry } from './exception-watch.js';
 import { startIntercept, type InterceptHandle } from './intercept/listener.js';
+import { LiveHub } from './live.js';
 import type { UpstreamTarget } from './upstream.js';
 
 export interface ListenerInfo {
@@ -36,6 +37,8 @@ export interface ShieldHandle {
   /** The intercept listener as bound, when intercept mode is on. */
   intercept: { host: string; port: number } | null;
   db: Db;
+  /** Live sessions and scan results, for the dashboard. */
+  live: LiveHub;
   /** Stops accepting, lets sessions finish up to shutdownTimeoutMs, then cuts the rest. */
   stop(): Promise<void>;
   connections(): number;
@@ -62,6 +65,7 @@ export async function startShield(loaded: LoadedConfig, opts: StartOptions): Pro
   const scanner: Scanner = opts.scanner ?? pipeline!;
   const limits: Limits = config.limits;
   const live = new Set<Connection>();
+  const hub = new LiveHub();
   const servers: Server[] = [];
   const listeners: ListenerInfo[] = [];
   let intercept: InterceptHandle | null = null;
@@ -114,6 +118,7 @@ export async function startShield(loaded: LoadedConfig, opts: StartOptions): Pro
           upstreamTarget,
           createSession: (o) => createSessionFor(account.protocol, o),
           listen: account.listen,
+          live: hub,
         });
         track(conn);
       });
@@ -211,6 +216,7 @@ export async function startShield(loaded: LoadedConfig, opts: StartOptions): Pro
     listeners,
     intercept: intercept && { host: intercept.host, port: intercept.port },
     db,
+    live: hub,
     stop,
     connections: () => live.size,
   };

@@ -7,11 +7,13 @@ import { isShieldError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Db } from '../store/db.js';
 import { Quarantine } from '../store/quarantine.js';
+import { Releases } from '../store/releases.js';
 import { BuiltinEngine } from './builtin/engine.js';
 import { ClamdEngine } from './clamd.js';
 import type { Engine, ScanInput } from './engine.js';
 import { readHeaders, type MessageHeaders } from './headers.js';
 import { buildNotice } from './notice.js';
+import { releaseFor } from './release-check.js';
 import { readAll, sourceOf, type MessageSource } from './source.js';
 import { addTlsTrace } from './tls-trace-header.js';
 import type { CapturedMessage, ScanAction, Scanner, Verdict } from './types.js';
@@ -70,6 +72,7 @@ export function createScanPipeline(deps: PipelineDeps): ScanPipeline {
   const log = deps.log.child({ component: 'scan' });
   const engines = createEngines(deps);
   const quarantine = new Quarantine(deps.dataDir, deps.db, now);
+  const releases = new Releases(deps.db, now);
   const { actions } = deps.config;
   let lastPurge = -Infinity;
 
@@ -208,6 +211,14 @@ export function createScanPipeline(deps: PipelineDeps): ScanPipeline {
       protocol: msg.protocol,
       direction: msg.direction,
     });
+    const released = await releaseFor(releases, src);
+    if (released) {
+      mlog.info(
+        { sha256: released.sha256, by: released.releasedBy, at: released.releasedAt },
+        'released message passes',
+      );
+      return { action: 'release', verdict: { kind: 'clean' } };
+    }
     const started = now().getTime();
     const v = await runEngines({ source: src, size: msg.size, connId: msg.connId });
     mlog.debug({ verdict: v.kind, size: msg.size, ms: now().getTime() - started }, 'scanned');

@@ -112,7 +112,30 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
-  // Version 3 is the dashboard's; openDb applies whatever is missing in order, gaps included.
+  {
+    version: 3,
+    name: 'dashboard: released messages, hourly scan counts',
+    sql: `
+      -- A release lets the next fetch or send of exactly these bytes pass the scan; who and when are kept for audit.
+      CREATE TABLE releases (
+        sha256 TEXT PRIMARY KEY,
+        released_at TEXT NOT NULL,
+        released_by TEXT NOT NULL,
+        quarantine_id TEXT,
+        account TEXT,
+        reason TEXT
+      );
+
+      -- Clean scans leave no row elsewhere; the dashboard counts every verdict per hour, off the mail path.
+      CREATE TABLE scan_hourly (
+        hour TEXT NOT NULL,
+        account TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (hour, account, outcome)
+      );
+    `,
+  },
   {
     version: 4,
     name: 'policy rollout: would-refuse events under policy.candidate, exception uses',
