@@ -1,4 +1,5 @@
 // Renders one run as Markdown: machine, method, a summary against issue 8's targets, then a table per workload.
+import { quarantineSection, type QuarantineResult } from './quarantine.js';
 import type { Target } from './env.js';
 import type { IdleResult } from './idle.js';
 import type { MemoryResult } from './memory.js';
@@ -18,6 +19,7 @@ export interface RunReport {
   idle: IdleResult | { error: string } | null;
   scan: ScanResult | { error: string } | null;
   memory: MemoryResult | { error: string } | null;
+  quarantine: QuarantineResult | { error: string } | null;
   failures: string[];
   elapsedMs: number;
 }
@@ -275,6 +277,7 @@ export function renderReport(r: RunReport): string {
     }
     parts.push(s);
   }
+  if (r.quarantine) parts.push(quarantineSection(r.quarantine));
   if (r.failures.length) parts.push('## Failures\n\n' + r.failures.map((f) => `- ${f}`).join('\n'));
   return parts.join('\n\n') + '\n';
 }

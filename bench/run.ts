@@ -12,6 +12,7 @@ import { runIdle } from './idle.js';
 import { runMemory } from './memory.js';
 import { makePlan } from './plan.js';
 import { renderReport, type RunReport } from './report.js';
+import { runQuarantine } from './quarantine.js';
 import { runScan } from './scan.js';
 import { runSetup } from './setup.js';
 import { runThroughput } from './throughput.js';
@@ -97,6 +98,7 @@ async function main(): Promise<void> {
     idle: null,
     scan: null,
     memory: null,
+    quarantine: null,
     failures,
     elapsedMs: 0,
   };
@@ -124,6 +126,10 @@ async function main(): Promise<void> {
       report.memory = await guard('W8', () => runMemory(env));
     }
     if (want('W6')) report.idle = await guard('W6', () => runIdle(env, log));
+    if (want('W9')) {
+      log('W9: quarantine write, durable vs not');
+      report.quarantine = await guard('W9', () => runQuarantine(quick));
+    }
   } finally {
     await env.stop();
   }

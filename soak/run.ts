@@ -37,11 +37,13 @@ if (missing.length) {
 const rand = xorshift(Number(values.seed));
 const log = (s: string) => console.log(`[soak ${new Date().toISOString().slice(11, 19)}] ${s}`);
 const PASS = 'soak-Secret1';
-const USERS = ['s1', 's2', 's3', 's4'];
-const PER_USER = 30;
+// Dovecot allows 10 connections per user and IP (mail_max_userip_connections): enough users for the sessions.
+const USERS = Array.from({ length: 24 }, (_, i) => `s${i + 1}`);
+const PER_USER = 12;
 
 const ledger = new Ledger();
-const dovecot = await startDovecot({ users: [...USERS, 'appender'].map((user) => ({ user, pass: PASS })) });
+const APPENDERS = ['a1', 'a2', 'a3', 'a4'];
+const dovecot = await startDovecot({ users: [...USERS, ...APPENDERS].map((user) => ({ user, pass: PASS })) });
 const postfix = await startPostfix();
 let clamd: TestClamd = await startClamd();
 for (const u of USERS)
@@ -97,7 +99,7 @@ const flows = {
   append: () => {
     const m = makeMessage(`soak-app-${submitted++}`, rand() < 0.2, 500 + Math.floor(rand() * 40_000), rand);
     ledger.add(m);
-    return appendSession(ctx, pImap, 'appender', m);
+    return appendSession(ctx, pImap, APPENDERS[Math.floor(rand() * APPENDERS.length)]!, m);
   },
 };
 type Flow = keyof typeof flows;
@@ -146,6 +148,7 @@ const faults = new Faults({
   },
 });
 
+const errorKinds = new Map<string, number>();
 let eldP99 = 0;
 let eldMax = 0;
 async function phase(name: string, ms: number, kinds: FaultKind[]): Promise<void> {
@@ -158,8 +161,10 @@ async function phase(name: string, ms: number, kinds: FaultKind[]): Promise<void
       ledger.sessions++;
       try {
         await flows[role]();
-      } catch {
+      } catch (e) {
         ledger.sessionErrors++;
+        const why = `${role}: ${e instanceof Error ? e.message : String(e)}`.slice(0, 120);
+        errorKinds.set(why, (errorKinds.get(why) ?? 0) + 1);
         // A dead shield refuses connections at once: do not spin.
         await new Promise((r) => setTimeout(r, 200));
       }
@@ -223,7 +228,7 @@ const maildirFiles = (user: string): Buffer[] => {
 const seeded = new Map<string, number>();
 for (const u of USERS)
   for (const b of maildirFiles(u)) seeded.set(keyIn(b) ?? '?', (seeded.get(keyIn(b) ?? '?') ?? 0) + 1);
-const appended = maildirFiles('appender');
+const appended = APPENDERS.flatMap((u) => maildirFiles(u));
 const delivered = postfix.delivered();
 const totals = ledger.verify({
   dataDir,
@@ -248,6 +253,7 @@ const summary = {
   seed: values.seed,
   sessions: ledger.sessions,
   sessionErrors: ledger.sessionErrors,
+  sessionErrorKinds: Object.fromEntries([...errorKinds].sort((a, b) => b[1] - a[1]).slice(0, 12)),
   messages: ledger.messages.size,
   downloads: Object.fromEntries(ledger.downloads),
   submissions: ledger.submissions.size,
