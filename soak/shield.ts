@@ -26,7 +26,9 @@ export class ShieldChild {
   }
 
   async start(): Promise<void> {
-    const child = spawn(process.execPath, ['--expose-gc', join(here, 'shield-child.js'), this.specFile], {
+    // SOAK_CPU_PROF=DIR: a V8 CPU profile of each shield process, written when it stops (not when SIGKILLed).
+    const prof = process.env.SOAK_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SOAK_CPU_PROF}`] : [];
+    const child = spawn(process.execPath, [...prof, '--expose-gc', join(here, 'shield-child.js'), this.specFile], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.child = child;
