@@ -52,7 +52,29 @@ export async function fuzzTarget(load: () => Promise<Target>, opts: RunOptions):
   let execs = 0;
   let finding: RunReport['finding'] = null;
 
+  // An exception thrown from a callback inside a library escapes every await: it would kill the worker and lose the
+  // input. Catch it, save the input that was running, and end with a report.
+  let current: Buffer | null = null;
+  process.on('uncaughtException', (e) => {
+    mkdirSync(join(out, 'findings'), { recursive: true });
+    const file = join(out, 'findings', `finding-${hash(current ?? Buffer.alloc(0))}`);
+    writeFileSync(file, current ?? Buffer.alloc(0));
+    process.stdout.write(
+      JSON.stringify({
+        target: target.name,
+        execs,
+        seconds: (Date.now() - started) / 1000,
+        corpus: corpus.length,
+        seeds: seeds.length,
+        features: cov.featureCount,
+        lines: {},
+        finding: { file, message: `uncaught exception (would crash the shield): ${e.stack ?? e.message}` },
+      } satisfies RunReport) + '\n',
+    );
+    process.exit(1);
+  });
   const runOne = async (input: Buffer): Promise<boolean> => {
+    current = input;
     const t0 = Date.now();
     let timer: NodeJS.Timeout | undefined;
     try {
