@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.mailshield/', 'bench/results/'] },
+  { ignores: ['dist/', 'node_modules/', '.mailshield/', 'bench/results/', 'fuzz/out/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

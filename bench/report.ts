@@ -1,4 +1,5 @@
 // Renders one run as Markdown: machine, method, a summary against issue 8's targets, then a table per workload.
+import { quarantineSection, type QuarantineResult } from './quarantine.js';
 import type { Target } from './env.js';
 import { HEADER_ROWS, type HeaderFetchResult } from './header-fetch.js';
 import { dashboardSection, type DashboardResult } from './dashboard.js';
@@ -22,6 +23,7 @@ export interface RunReport {
   memory: MemoryResult | { error: string } | null;
   headers: HeaderFetchResult | { error: string } | null;
   dashboard?: DashboardResult | { error: string } | null;
+  quarantine: QuarantineResult | { error: string } | null;
   failures: string[];
   elapsedMs: number;
 }
@@ -324,7 +326,7 @@ export function renderReport(r: RunReport): string {
     parts.push(s);
   }
   if (r.headers) {
-    let s = '## W9: IMAP header fetch of every message (Thunderbird first sync), scan-ahead on and off\n\n';
+    let s = '## W11: IMAP header fetch of every message (Thunderbird first sync), scan-ahead on and off\n\n';
     if (hasError(r.headers)) s += `failed: ${r.headers.error}`;
     else {
       const h = r.headers;
@@ -353,6 +355,7 @@ export function renderReport(r: RunReport): string {
     }
     parts.push(s);
   }
+  if (r.quarantine) parts.push(quarantineSection(r.quarantine));
   if (r.failures.length) parts.push('## Failures\n\n' + r.failures.map((f) => `- ${f}`).join('\n'));
   return parts.join('\n\n') + '\n';
 }

@@ -14,6 +14,7 @@ import { runIdle } from './idle.js';
 import { runMemory } from './memory.js';
 import { makePlan } from './plan.js';
 import { renderReport, type RunReport } from './report.js';
+import { runQuarantine } from './quarantine.js';
 import { runScan } from './scan.js';
 import { runSetup } from './setup.js';
 import { runThroughput } from './throughput.js';
@@ -100,6 +101,7 @@ async function main(): Promise<void> {
     scan: null,
     memory: null,
     headers: null,
+    quarantine: null,
     failures,
     elapsedMs: 0,
   };
@@ -127,11 +129,15 @@ async function main(): Promise<void> {
       log('W8: peak memory, one large message');
       report.memory = await guard('W8', () => runMemory(env));
     }
-    if (want('W9')) {
-      log('W9: header fetch of every message, scan-ahead on and off');
-      report.headers = await guard('W9', () => runHeaderFetch(env));
+    if (want('W11')) {
+      log('W11: header fetch of every message, scan-ahead on and off');
+      report.headers = await guard('W11', () => runHeaderFetch(env));
     }
     if (want('W6')) report.idle = await guard('W6', () => runIdle(env, log));
+    if (want('W12')) {
+      log('W12: quarantine write, durable vs not');
+      report.quarantine = await guard('W12', () => runQuarantine(quick));
+    }
   } finally {
     await env.stop();
   }

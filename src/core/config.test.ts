@@ -78,3 +78,24 @@ test('splitHostPort handles IPv6 brackets', () => {
   assert.deepEqual(splitHostPort('[::1]:995'), { host: '::1', port: 995 });
   assert.deepEqual(splitHostPort('pop.example.jp:995'), { host: 'pop.example.jp', port: 995 });
 });
+
+test('an alias to a missing anchor or an alias bomb is MS_ERR_CONFIG_INVALID, not a crash (found by fuzz/targets/config)', () => {
+  const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]']
+    .concat(
+      Array.from(
+        { length: 8 },
+        (_, i) =>
+          `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10)
+            .fill(`*${String.fromCharCode(97 + i)}`)
+            .join(', ')}]`,
+      ),
+    )
+    .join('\n');
+  for (const text of ['dataDir: *nowhere\n', bomb]) {
+    assert.throws(
+      () => parseConfig(text, '/x/mailshield.yaml'),
+      (e: unknown) =>
+        e instanceof ShieldError && e.code === 'MS_ERR_CONFIG_INVALID' && /not valid YAML/.test(e.message),
+    );
+  }
+});

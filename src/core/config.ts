@@ -264,7 +264,14 @@ export function parseConfig(text: string, file: string): Config {
     const e = doc.errors[0]!;
     throw new ShieldError('MS_ERR_CONFIG_INVALID', `${file}: not valid YAML: ${e.message.split('\n')[0]}`);
   }
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    // toJS resolves aliases: an alias to a missing anchor or an alias bomb (maxAliasCount) throws here, after parsing.
+    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new ShieldError('MS_ERR_CONFIG_INVALID', `${file}: not valid YAML: ${msg.split('\n')[0]}`);
+  }
   return validateConfig(raw, file);
 }
 

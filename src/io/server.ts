@@ -19,6 +19,7 @@ import { Connection } from './connection.js';
 import { watchExceptionExpiry } from './exception-watch.js';
 import { startIntercept, type InterceptHandle } from './intercept/listener.js';
 import { LiveHub } from './live.js';
+import { cleanSpoolDir } from './spool.js';
 import type { UpstreamTarget } from './upstream.js';
 
 export interface ListenerInfo {
@@ -63,6 +64,14 @@ export async function startShield(loaded: LoadedConfig, opts: StartOptions): Pro
     ? null
     : createScanPipeline({ config, dataDir, db, log, now, resolvePath: loaded.resolvePath });
   const scanner: Scanner = opts.scanner ?? pipeline!;
+  // After a crash: spool files belong to no session, and the quarantine may hold a file whose row was never written.
+  cleanSpoolDir(join(dataDir, 'spool'));
+  if (pipeline) {
+    const r = pipeline.quarantine.recover();
+    if (r.removedFiles > 0) log.warn({ removedFiles: r.removedFiles }, 'removed quarantine files left by a crash');
+    if (r.rowsWithoutFile.length > 0)
+      log.error({ ids: r.rowsWithoutFile }, 'quarantine entries whose original file is missing');
+  }
   const limits: Limits = config.limits;
   const live = new Set<Connection>();
   const hub = new LiveHub();

@@ -75,3 +75,15 @@ test('backlog counts unwritten bytes and whenBelow resolves as the writer catche
   assert.equal(done.size, 64 * 256 * 1024);
   await s.discard();
 });
+
+test('cleanSpoolDir removes what a killed shield left in the spool (crash safety)', async () => {
+  const { cleanSpoolDir } = await import('./spool.js');
+  const dir = mkdtempSync(join(tmpdir(), 'mailshield-spool-clean-'));
+  const spool = join(dir, 'spool');
+  const s = new Spool(spool, 0, 1 << 20);
+  s.push(Buffer.from('half a message'));
+  await s.finish();
+  writeFileSync(join(spool, 'left-by-crash'), 'x');
+  cleanSpoolDir(spool);
+  assert.equal(existsSync(spool), false);
+});

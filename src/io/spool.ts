@@ -1,7 +1,7 @@
 // Holds one captured message: in memory up to the spool threshold, then in a 0600 file under dataDir/spool, so a
 // 50 MB message never needs 50 MB of heap per session.
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, rmSync } from 'node:fs';
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ShieldError } from '../core/errors.js';
@@ -144,4 +144,13 @@ export class Spool {
     this.file = null;
     if (this.path) await rm(this.path, { force: true });
   }
+}
+
+/**
+ * Empties the spool folder at start. A spool file belongs to a session that was capturing a message; after a crash or
+ * SIGKILL no session owns it, and the message is still upstream or with its sender (it was never released), so the
+ * file is garbage that would otherwise pile up with every crash.
+ */
+export function cleanSpoolDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
 }

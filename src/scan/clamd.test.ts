@@ -33,3 +33,11 @@ test('parseClamdAddress: unix:, bare path, host:port, [v6]:port', () => {
   assert.deepEqual(parseClamdAddress('[::1]:3310'), { host: '::1', port: 3310 });
   assert.throws(() => parseClamdAddress('localhost'), /scan\.clamd\.address: expected unix:\/path/);
 });
+
+test('parseClamdReply: the reply ends at its NUL, whatever follows it in the same read (found by fuzz/targets/clamd-reply)', () => {
+  assert.deepEqual(parseClamdReply('stream: Eicar FOUND\0stream: OK\0'), {
+    kind: 'found',
+    signature: 'Eicar',
+  });
+  assert.deepEqual(parseClamdReply('stream: OK\0garbage'), { kind: 'ok' });
+});

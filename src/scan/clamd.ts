@@ -28,7 +28,10 @@ export type ClamdReply = { kind: 'ok' } | { kind: 'found'; signature: string } |
 
 /** Parses one INSTREAM reply: "stream: OK", "stream: Name FOUND", "... ERROR" (NUL-terminated with the z prefix). */
 export function parseClamdReply(raw: string): ClamdReply {
-  const text = raw.replace(/\0+$/, '').trim();
+  // The reply ends at its NUL: the connector stops reading at the chunk holding it, so bytes after it depend on how
+  // the reply was split and must not change the verdict.
+  const nul = raw.indexOf('\0');
+  const text = (nul >= 0 ? raw.slice(0, nul) : raw).trim();
   const found = /^(?:stream: )?(.+) FOUND$/.exec(text);
   if (found) return { kind: 'found', signature: found[1]!.trim() };
   if (/^(?:stream: )?OK$/.test(text)) return { kind: 'ok' };

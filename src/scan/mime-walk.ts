@@ -70,6 +70,15 @@ async function walkInner(
     skipImageLinks: true,
   });
   let stopped = false;
+  // A damaged Content-Type can make mailparser hand out the message itself (no partId, so "1") and then its
+  // children, the first of them "1" too. A verdict names its part, so ids stay unique: a repeat gets a suffix.
+  const used = new Set<string>();
+  const uniqueId = (id: string): string => {
+    let u = id;
+    for (let n = 2; used.has(u); n++) u = `${id}~${n}`;
+    used.add(u);
+    return u;
+  };
   // Attachments are visited strictly in order; the parser waits for release() before it continues.
   let chain: Promise<void> = Promise.resolve();
   let failure: unknown;
@@ -122,7 +131,7 @@ async function walkInner(
             const ct = att.contentType.toLowerCase();
             await handle(
               {
-                id: prefix + (att.partId ?? '1'),
+                id: uniqueId(prefix + (att.partId ?? '1')),
                 filenames: namesOf(att),
                 contentType: ct,
                 content: att.content,

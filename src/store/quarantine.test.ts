@@ -123,3 +123,16 @@ test('a write failure is MS_ERR_QUARANTINE_WRITE', async () => {
   );
   assert.equal(q.list().length, 0, 'no index row without a file');
 });
+
+test('recover at start removes temp files and files without a row, keeps complete entries, names rows without a file', async () => {
+  const { q, dataDir } = setup();
+  const id = await q.put(original, meta);
+  const dir = join(dataDir, 'quarantine');
+  // What a SIGKILL between the steps of put() leaves: a temp file, and a renamed file whose row was never written.
+  writeFileSync(join(dir, '.tmp-0123456789abcdef'), 'partial');
+  writeFileSync(join(dir, `${'a'.repeat(64)}.eml`), 'no row');
+  const r = q.recover();
+  assert.deepEqual(r, { removedFiles: 2, rowsWithoutFile: [] });
+  assert.deepEqual(readdirSync(dir), [`${q.get(id)!.sha256}.eml`]);
+  assert.deepEqual(q.read(id), original);
+});

@@ -192,6 +192,15 @@ describe('parseClientHello refusals', () => {
     assert.equal(r.status, 'malformed');
   });
 
+  it('names an SSLv2-compatible hello the same when it arrives a byte at a time (found by fuzz/targets/client-hello)', () => {
+    const r = new ClientHelloReader();
+    const results = [0x80, 0x2e, 0x01, 0x03, 0x01].map((b) => r.push(Buffer.from([b])).status);
+    assert.deepEqual(results.slice(0, 3), ['need-more', 'need-more', 'malformed']);
+    const plain = new ClientHelloReader();
+    plain.push(Buffer.from([0x80]));
+    assert.equal(plain.push(Buffer.from([0x10, 0x02])).status, 'not-tls');
+  });
+
   const malformed = (buf: Buffer, re: RegExp) => {
     const r = parseClientHello(buf);
     assert.equal(r.status, 'malformed', JSON.stringify(r));

@@ -48,15 +48,23 @@ export class ClientHelloReader {
   private bodyLen: number | null = null;
   private total = 0;
   private result: PeekResult = { status: 'need-more' };
+  /** The first bytes of what may be an SSLv2-framed hello, until its third byte is in. */
+  private sslv2Head: Buffer | null = null;
 
   push(chunk: Buffer): PeekResult {
     if (this.result.status !== 'need-more' || chunk.length === 0) return this.result;
     if (this.total === 0) {
-      const first = chunk[0]!;
+      const head = this.sslv2Head ? Buffer.concat([this.sslv2Head, chunk]) : chunk;
+      const first = head[0]!;
       if (first !== CONTENT_TYPE.handshake) {
-        // 0x80 with a length byte is an SSLv2-compatible hello: TLS, but a form no client of this century needs.
+        // 0x80 with a length byte is an SSLv2-compatible hello: TLS, but a form no client of this century needs. Its
+        // third byte (msg_type 1) tells it apart, so wait for it: the answer must not depend on how bytes were split.
+        if (first & 0x80 && head.length < 3) {
+          this.sslv2Head = head;
+          return this.result;
+        }
         this.result =
-          first & 0x80 && chunk.length > 2 && chunk[2] === 1
+          first & 0x80 && head[2] === 1
             ? { status: 'malformed', reason: 'SSLv2-compatible ClientHello (SSL 2.0 framing is not supported)' }
             : { status: 'not-tls' };
         return this.result;

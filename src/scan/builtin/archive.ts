@@ -2,7 +2,8 @@
 // a byte is inflated; declared sizes are then enforced while inflating (validateEntrySizes), so a lying header is
 // caught too. Hitting any limit is a finding (archive-bomb), never an exception that escapes the engine.
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
-import type { Readable } from 'node:stream';
+import { close, open as openFile, read } from 'node:fs';
+import { PassThrough, Readable } from 'node:stream';
 
 export interface ArchiveLimits {
   /** Zips nested in zips beyond this depth are refused (the top-level attachment is depth 1). */
@@ -53,11 +54,88 @@ export type ZipSource = Buffer | { path: string; size: number };
 
 const OPEN_OPTIONS = { lazyEntries: true, decodeStrings: false, validateEntrySizes: true, autoClose: false };
 
+/**
+ * A spooled zip, read through an fd with every position checked. yauzl's own file reader passes a position from a
+ * damaged zip64 record (past 2^53) straight to fs.read, which throws inside yauzl's callback where no caller can
+ * catch it: one crafted attachment took the whole process down (found by fuzz/targets/archive). Here such a read is
+ * an error for that zip, which walkZip treats as a damaged archive.
+ */
+/** Bytes [start, end) of an fd. Not fs.ReadStream: destroying one closes its fd even with autoClose off. */
+function rangeStream(fd: number, start: number, end: number): Readable {
+  let pos = start;
+  return new Readable({
+    read(size) {
+      const n = Math.min(size, end - pos);
+      if (n <= 0) return void this.push(null);
+      const buf = Buffer.allocUnsafe(n);
+      read(fd, buf, 0, n, pos, (err, got) => {
+        if (err) return void this.destroy(err);
+        if (got === 0) return void this.destroy(new Error('unexpected end of the zip file'));
+        pos += got;
+        this.push(buf.subarray(0, got));
+      });
+    },
+  });
+}
+
+class CheckedFileReader extends yauzl.RandomAccessReader {
+  constructor(
+    private readonly fd: number,
+    private readonly size: number,
+  ) {
+    super();
+  }
+
+  private outside(start: number, end: number): Error | null {
+    const ok =
+      Number.isSafeInteger(start) && Number.isSafeInteger(end) && start >= 0 && start <= end && end <= this.size;
+    return ok ? null : new Error(`zip asks for bytes ${start}..${end} of a ${this.size}-byte file`);
+  }
+
+  override read(
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+    callback: (err: Error | null, bytesRead?: number) => void,
+  ): void {
+    const bad = this.closed ? new Error('zip read after close') : this.outside(position, position + length);
+    if (bad) return void setImmediate(() => callback(bad));
+    read(this.fd, buffer, offset, length, position, (err, n) => callback(err, n));
+  }
+
+  override _readStreamForRange(start: number, end: number): Readable {
+    const bad = this.closed ? new Error('zip read after close') : this.outside(start, end);
+    if (!bad) return rangeStream(this.fd, start, end);
+    const s = new PassThrough();
+    setImmediate(() => s.destroy(bad));
+    return s;
+  }
+
+  private closed = false;
+
+  override close(callback: (err: Error | null) => void): void {
+    // yauzl's reference count can reach zero twice when an entry's stream fails (its filter unrefs on error and on
+    // destroy): close the fd once, so a recycled fd number is never closed under someone else.
+    if (this.closed) return void setImmediate(() => callback(null));
+    this.closed = true;
+    close(this.fd, callback);
+  }
+}
+
 function open(src: ZipSource): Promise<ZipFile> {
   return new Promise((resolve, reject) => {
     const done = (err: Error | null, zf: ZipFile) => (err ? reject(err) : resolve(zf));
-    if (Buffer.isBuffer(src)) yauzl.fromBuffer(src, OPEN_OPTIONS, done);
-    else yauzl.open(src.path, OPEN_OPTIONS, done);
+    if (Buffer.isBuffer(src)) return yauzl.fromBuffer(src, OPEN_OPTIONS, done);
+    openFile(src.path, 'r', (err, fd) => {
+      if (err) return reject(err);
+      const reader = new CheckedFileReader(fd, src.size);
+      yauzl.fromRandomAccessReader(reader, src.size, OPEN_OPTIONS, (e, zf) => {
+        // yauzl closes the reader with the zip; a zip it refused to open never took it.
+        if (e) close(fd, () => reject(e));
+        else resolve(zf);
+      });
+    });
   });
 }
 
