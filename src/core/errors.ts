@@ -254,6 +254,12 @@ export const ERROR_CODES = {
   },
 
   MS_ERR_SCAN_ENGINE: { side: 'local', kind: 'unavailable', temporary: true, summary: 'A scan engine failed.' },
+  MS_ERR_MESSAGE_UNSCANNABLE: {
+    side: 'local',
+    kind: 'incompatible',
+    temporary: false,
+    summary: 'A message is over a MIME limit (parts, depth, header) or unparseable: blocked, never retried.',
+  },
   MS_ERR_CLAMD_UNAVAILABLE: {
     side: 'local',
     kind: 'unavailable',

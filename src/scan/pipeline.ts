@@ -42,6 +42,7 @@ function createEngines(deps: PipelineDeps): Engine[] {
         rules: scan.builtin.rules,
         archive: scan.builtin.archive,
         hashList: scan.builtin.hashList ? resolvePath(scan.builtin.hashList) : undefined,
+        structure: deps.config.limits,
       });
     return new ClamdEngine({ ...scan.clamd, log: deps.log.child({ engine: 'clamd' }) });
   });
