@@ -87,7 +87,7 @@ type ChunkStep = (this: unknown, data: SplitterNode, done: (err?: Error | null) 
  * Counts entities and checks their depth as mailparser receives them, before it builds anything on them. mailsplit
  * bounds parts and header size itself but not depth, and mailparser's text step walks the tree recursively (5000
  * levels overflow the stack). Its per-chunk step is not in its typings, so a change there fails here, loudly, and
- * the depth tests in src/scan/builtin/limits.test.ts catch it.
+ * the depth tests in test/scan-limits.test.ts catch it.
  */
 function guardStructure(parser: MailParser, baseDepth: number, count: { parts: number }, limits: StructureLimits) {
   const host = parser as unknown as { processChunk?: ChunkStep };
