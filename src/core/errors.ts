@@ -204,6 +204,30 @@ export const ERROR_CODES = {
     temporary: false,
     summary: 'A certificate in the chain is signed with SHA-1 or MD5.',
   },
+  MS_ERR_UPSTREAM_CERT_INCOMPLETE_CHAIN: {
+    side: 'upstream',
+    kind: 'misbehaved',
+    temporary: false,
+    summary: 'The mail server did not send the intermediate certificate its certificate needs.',
+  },
+  MS_ERR_UPSTREAM_CERT_BAD_INTERMEDIATE: {
+    side: 'upstream',
+    kind: 'misbehaved',
+    temporary: false,
+    summary: 'A certificate in the chain issued another but is not a CA (CA:FALSE, or X.509 v1).',
+  },
+  MS_ERR_UPSTREAM_CERT_PURPOSE: {
+    side: 'upstream',
+    kind: 'incompatible',
+    temporary: false,
+    summary: "The mail server's certificate is not for servers (extendedKeyUsage lacks serverAuth).",
+  },
+  MS_ERR_UPSTREAM_CERT_SHIELD_LOOP: {
+    side: 'upstream',
+    kind: 'config',
+    temporary: false,
+    summary: 'The upstream presented a mailshield certificate: it is this shield or another one (a loop).',
+  },
   MS_ERR_UPSTREAM_CERT_INVALID: {
     side: 'upstream',
     kind: 'incompatible',
