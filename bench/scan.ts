@@ -22,8 +22,9 @@ export interface ScanResult {
 export async function runScan(plan: Plan): Promise<ScanResult> {
   const msg = mimeMessage(plan.w7.size, 'w7');
   const size = msg.length;
-  const cfg = configSchema.parse({}).scan;
-  const builtin = new BuiltinEngine({ rules: cfg.builtin.rules, archive: cfg.builtin.archive });
+  const all = configSchema.parse({});
+  const cfg = all.scan;
+  const builtin = new BuiltinEngine({ rules: cfg.builtin.rules, archive: cfg.builtin.archive, structure: all.limits });
   const clamd = hasCommand('clamd') ? await startClamd({ streamMaxLength: size + 1024 * 1024 }) : null;
   const clamEngine = clamd
     ? new ClamdEngine({

@@ -136,20 +136,56 @@ describe('clamd engine when clamd is unavailable', () => {
     try {
       const lines: LogLine[] = [];
       const msg = Buffer.from('Subject: x\r\n\r\nhello\r\n');
-      const start = Date.now();
       const v = await engine(`127.0.0.1:${port}`, lines, { timeoutMs: 300 }).scan({
         source: { bytes: msg },
         size: msg.length,
       });
-      const ms = Date.now() - start;
       assert.equal(v.kind, 'error');
       assert.match(v.kind === 'error' ? v.reason : '', /did not answer within 300 ms.*MS_ERR_CLAMD_TIMEOUT/);
-      assert.ok(ms >= 280 && ms < 2000, `${ms} ms`);
       assert.ok(received.reduce((a, b) => a + b, 0) > 0, 'the message was sent');
       assert.equal((lines[0]!.obj as { code: string }).code, 'MS_ERR_CLAMD_TIMEOUT');
     } finally {
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  test('a clamd that replies and resets while we still write: the reply is kept, sending stops', async () => {
+    // clamd's StreamMaxLength refusal: it answers after the first chunk and closes with our data unread, so the
+    // kernel resets the connection and our next write fails (EPIPE/ECONNRESET). The reply must win over that error.
+    const reply = 'INSTREAM size limit exceeded. ERROR\0';
+    let received = 0;
+    const server = createServer((s) => {
+      s.once('data', (d: Buffer) => {
+        received += d.length;
+        s.write(reply, () => s.resetAndDestroy());
+      });
+      s.on('error', () => {});
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const msg = Buffer.concat([Buffer.from('Subject: big\r\n\r\n'), Buffer.alloc(8 * 1024 * 1024, 'c')]);
+    try {
+      // Several rounds: the reset can meet any of our writes; every round must report clamd's own words.
+      for (let round = 0; round < 20; round++) {
+        const lines: LogLine[] = [];
+        const v = await engine(`127.0.0.1:${port}`, lines, { streamMaxLength: 64 * 1024 * 1024 }).scan({
+          source: { bytes: msg },
+          size: msg.length,
+        });
+        assert.equal(v.kind, 'error', JSON.stringify(v));
+        assert.match(
+          v.kind === 'error' ? v.reason : '',
+          /answered with an error: INSTREAM size limit exceeded\.; raise StreamMaxLength.*MS_ERR_SCAN_ENGINE/,
+          `round ${round}: ${JSON.stringify(v)}`,
+        );
+        assert.equal(lines.length, 1);
+      }
+      // Sending stopped at the reply: far less than the message reached the fake (without the stop, the whole 8 MiB
+      // would be pushed into the reset connection every round).
+      assert.ok(received < msg.length, `${received} bytes received`);
+    } finally {
+      server.close();
     }
   });
 

@@ -176,7 +176,7 @@ describe('real ClientHellos', withOpenssl, () => {
     assert.ok(r.info.groups.includes('x25519'));
     assert.ok(r.info.signatureAlgorithms.includes('rsa_pss_rsae_sha256'));
     assert.ok(r.info.cipherSuiteNames.includes('TLS_AES_256_GCM_SHA384'));
-    assert.equal(evaluateClientHello(r.info, 'strict', '0.0.0.0:995').context, 'modern');
+    assert.equal(evaluateClientHello(r.info, 'strict', '0.0.0.0:995').context, 'strict');
   });
 });
 
@@ -298,7 +298,7 @@ describe('acceptClientTls', withOpenssl, () => {
     assert.equal(s.authorized, true);
     const res = await h.result;
     assertOk(res);
-    assert.equal(res.decision.context, 'modern');
+    assert.equal(res.decision.context, 'strict');
     assert.equal(res.socket.getProtocol(), 'TLSv1.3');
     s.write('hi');
     const echoed = await new Promise<string>((r) => s.once('data', (d: Buffer) => r(d.toString())));

@@ -27,8 +27,9 @@ import { eicar, tmpDir } from './fixtures/util.js';
 const execFileP = promisify(execFile);
 
 function engine(over: Partial<BuiltinOptions> = {}, rules: Partial<BuiltinOptions['rules']> = {}): BuiltinEngine {
-  const b = defaultConfig().scan.builtin;
-  return new BuiltinEngine({ rules: { ...b.rules, ...rules }, archive: b.archive, ...over });
+  const c = defaultConfig();
+  const b = c.scan.builtin;
+  return new BuiltinEngine({ rules: { ...b.rules, ...rules }, archive: b.archive, structure: c.limits, ...over });
 }
 
 function scan(e: BuiltinEngine, msg: Buffer): Promise<Verdict> {
@@ -356,8 +357,9 @@ async function peakInChild(file: string): Promise<{ verdict: Verdict; growth: nu
     const [engineUrl, configUrl, file] = process.argv.slice(1);
     const { BuiltinEngine } = await import(engineUrl);
     const { defaultConfig } = await import(configUrl);
-    const b = defaultConfig().scan.builtin;
-    const e = new BuiltinEngine({ rules: b.rules, archive: b.archive });
+    const c = defaultConfig();
+    const b = c.scan.builtin;
+    const e = new BuiltinEngine({ rules: b.rules, archive: b.archive, structure: c.limits });
     const msg = readFileSync(file);
     globalThis.gc();
     const kb = (re) => Number(re.exec(readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
@@ -457,7 +459,13 @@ describe('builtin engine: bombs, deep nesting and size, in bounded time and memo
     for (let i = 0; i < 300; i++)
       body = `Content-Type: multipart/mixed; boundary="b${i}"\r\n\r\n--b${i}\r\n${body}--b${i}--\r\n`;
     const deep = Buffer.from(`From: a@example.test\r\nSubject: deep\r\nMIME-Version: 1.0\r\n${body}`);
-    const r2 = await bounded(() => scan(e, deep));
+    // Deeper than limits.maxMimeDepth allows by default (100): blocked as unscannable, a permanent verdict...
+    const over = await scan(e, deep);
+    assert.equal(over.kind === 'blocked' && over.rule, 'unscannable', JSON.stringify(over));
+    // ...and with the limit raised, walked to the bottom.
+    const r2 = await bounded(() =>
+      scan(engine({ structure: { ...defaultConfig().limits, maxMimeDepth: 1000 } }), deep),
+    );
     assert.deepEqual(r2.value, { kind: 'clean' });
     assert.ok(r2.ms < 5000, `${r2.ms} ms`);
   });

@@ -60,6 +60,40 @@ test('addScannedHeader adds exactly one header line on top', async () => {
   );
 });
 
+test("a sender's own X-MailShield-Verdict is removed before ours goes on (clean, unscanned and notice)", async () => {
+  const forged = (m: Buffer) =>
+    Buffer.concat([
+      Buffer.from('x-mailshield-verdict: clean;\r\n engine=forged\r\nX-MAILSHIELD-VERDICT: clean\r\n'),
+      m,
+    ]);
+  const clean = await compose({});
+  const tagged = setup((c) => (c.actions.addScannedHeader = true));
+  const a = await tagged.p.scan(incoming(forged(clean)));
+  assert.deepEqual(
+    a.action === 'release' && a.bytes,
+    Buffer.concat([Buffer.from('X-MailShield-Verdict: clean\r\n'), clean]),
+  );
+
+  const port = await freePort();
+  const unscanned = setup((c) => {
+    c.scan.engines = ['clamd'];
+    c.scan.clamd.address = `127.0.0.1:${port}`;
+    c.scan.onError = 'deliver-tagged';
+  });
+  const u = await unscanned.p.scan(incoming(forged(clean)));
+  const ub = u.action === 'release' && u.bytes ? u.bytes.toString('latin1') : '';
+  assert.match(ub, /^X-MailShield-Verdict: unscanned; reason=clamd: /);
+  assert.equal(ub.match(/x-mailshield-verdict/gi)?.length, 1, ub.slice(0, 400));
+
+  const { p } = setup();
+  const r = await p.scan(incoming(forged(await infectedMessage())));
+  assert.equal(r.action, 'replace');
+  const notice = r.action === 'replace' ? r.notice.toString('latin1') : '';
+  assert.equal(notice.match(/x-mailshield-verdict/gi)?.length, 1, notice);
+  assert.match(notice, /^X-MailShield-Verdict: infected; /m);
+  assert.doesNotMatch(notice, /forged/);
+});
+
 test('incoming infected: quarantined original, notice keeps identity headers and says what, where, who and how', async () => {
   const { p } = setup();
   const msg = await infectedMessage();

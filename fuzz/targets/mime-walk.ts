@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { walkMime, type MimePart } from '../../src/scan/mime-walk.js';
+import { UnscannableMessage, walkMime, type MimePart } from '../../src/scan/mime-walk.js';
 import type { MessageSource } from '../../src/scan/source.js';
 import { check, describe, type Target } from '../target.js';
 
@@ -29,6 +29,9 @@ async function walk(src: MessageSource): Promise<unknown[]> {
       },
       {
         maxMessageDepth: 3,
+        // Small structure limits, so inputs of a few KB reach them: an over-limit message must be unscannable the
+        // same way from memory and from the spool, never a crash.
+        limits: { maxMimeParts: 20, maxMimeDepth: 8, maxHeaderBytes: 4096 },
         onTooDeep: async () => {
           tooDeep++;
           return 'stop';
@@ -38,7 +41,7 @@ async function walk(src: MessageSource): Promise<unknown[]> {
   } catch (e) {
     // A message the parser cannot read is an error verdict (the builtin engine turns it into one), never a crash.
     check(e instanceof Error, 'walk rejected with a non-Error');
-    parts.push('unreadable');
+    parts.push(e instanceof UnscannableMessage ? `unscannable: ${e.limit}` : 'unreadable');
   }
   parts.push({ tooDeep });
   return parts;

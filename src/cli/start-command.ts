@@ -32,25 +32,27 @@ export function registerStartCommand(program: Command): void {
       const loaded = loadConfig({ config: configFile });
       const log = createLogger({ level: loaded.config.log.level, format: loaded.config.log.format });
       let shield: { stop(): Promise<void> };
+      let announce: () => void;
       try {
         if (loaded.file === null) {
           // No configuration at all: a new user. Run the embedded demo so the shield can be seen working at once.
           const demo = await startDemo({ dataDir: loaded.dataDir, log, cli: cliInvocation(process.argv[1]) });
-          process.stdout.write(demo.banner);
+          announce = () => process.stdout.write(demo.banner);
           shield = demo;
         } else {
           const m = await startMailshield(loaded, { log });
           const s = m.shield;
-          process.stderr.write(
-            `mailshield ${s.listeners.length || s.intercept ? 'listening' : 'running'}; CA certificate: ${s.ca.certPath}\n` +
-              s.listeners.map((l) => `  ${l.account} (${l.protocol}) on ${l.host}:${l.port}\n`).join('') +
-              (s.intercept ? `  intercept mode on ${s.intercept.host}:${s.intercept.port} (rules installed)\n` : '') +
-              (m.dashboard
-                ? `  dashboard: ${m.dashboard.url}\n`
-                : m.dashboardError
-                  ? `  dashboard not running: ${m.dashboardError.message} (${m.dashboardError.code})\n`
-                  : ''),
-          );
+          announce = () =>
+            process.stderr.write(
+              `mailshield ${s.listeners.length || s.intercept ? 'listening' : 'running'}; CA certificate: ${s.ca.certPath}\n` +
+                s.listeners.map((l) => `  ${l.account} (${l.protocol}) on ${l.host}:${l.port}\n`).join('') +
+                (s.intercept ? `  intercept mode on ${s.intercept.host}:${s.intercept.port} (rules installed)\n` : '') +
+                (m.dashboard
+                  ? `  dashboard: ${m.dashboard.url}\n`
+                  : m.dashboardError
+                    ? `  dashboard not running: ${m.dashboardError.message} (${m.dashboardError.code})\n`
+                    : ''),
+            );
           shield = m;
         }
       } catch (e) {
@@ -68,6 +70,9 @@ export function registerStartCommand(program: Command): void {
         };
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
+        // Only now say we are up: a supervisor (or test) that signals as soon as it reads this must find the
+        // handlers in place, or the default action kills the process without a clean stop.
+        announce();
       });
     });
 }

@@ -86,6 +86,10 @@ const limitsSchema = z.strictObject({
   upstreamGreetingTimeoutMs: z.number().int().min(100).default(DEFAULT_LIMITS.upstreamGreetingTimeoutMs),
   idleTimeoutMs: z.number().int().min(1000).default(DEFAULT_LIMITS.idleTimeoutMs),
   scanKeepaliveMs: z.number().int().min(100).default(DEFAULT_LIMITS.scanKeepaliveMs),
+  // Every message has one entity, and mailparser reads 0 here as "its default": both are refused rather than ignored.
+  maxMimeParts: z.number().int().min(1).default(DEFAULT_LIMITS.maxMimeParts),
+  maxMimeDepth: z.number().int().min(0).max(1000).default(DEFAULT_LIMITS.maxMimeDepth),
+  maxHeaderBytes: z.number().int().min(1024).default(DEFAULT_LIMITS.maxHeaderBytes),
 });
 
 export const configSchema = z.strictObject({

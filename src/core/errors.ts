@@ -252,6 +252,30 @@ export const ERROR_CODES = {
     temporary: false,
     summary: 'A certificate in the chain is signed with SHA-1 or MD5.',
   },
+  MS_ERR_UPSTREAM_CERT_INCOMPLETE_CHAIN: {
+    side: 'upstream',
+    kind: 'misbehaved',
+    temporary: false,
+    summary: 'The mail server did not send the intermediate certificate its certificate needs.',
+  },
+  MS_ERR_UPSTREAM_CERT_BAD_INTERMEDIATE: {
+    side: 'upstream',
+    kind: 'misbehaved',
+    temporary: false,
+    summary: 'A certificate in the chain issued another but is not a CA (CA:FALSE, or X.509 v1).',
+  },
+  MS_ERR_UPSTREAM_CERT_PURPOSE: {
+    side: 'upstream',
+    kind: 'incompatible',
+    temporary: false,
+    summary: "The mail server's certificate is not for servers (extendedKeyUsage lacks serverAuth).",
+  },
+  MS_ERR_UPSTREAM_CERT_SHIELD_LOOP: {
+    side: 'upstream',
+    kind: 'config',
+    temporary: false,
+    summary: 'The upstream presented a mailshield certificate: it is this shield or another one (a loop).',
+  },
   MS_ERR_UPSTREAM_CERT_INVALID: {
     side: 'upstream',
     kind: 'incompatible',
@@ -302,6 +326,12 @@ export const ERROR_CODES = {
   },
 
   MS_ERR_SCAN_ENGINE: { side: 'local', kind: 'unavailable', temporary: true, summary: 'A scan engine failed.' },
+  MS_ERR_MESSAGE_UNSCANNABLE: {
+    side: 'local',
+    kind: 'incompatible',
+    temporary: false,
+    summary: 'A message is over a MIME limit (parts, depth, header) or unparseable: blocked, never retried.',
+  },
   MS_ERR_CLAMD_UNAVAILABLE: {
     side: 'local',
     kind: 'unavailable',

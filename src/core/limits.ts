@@ -27,6 +27,18 @@ export interface Limits {
   upstreamGreetingTimeoutMs: number;
   /** A session with no traffic either way for this long is closed. IMAP IDLE needs at least 30 minutes (RFC 2177). */
   idleTimeoutMs: number;
+  /**
+   * Most MIME entities in one message, the message itself and every nested part counted (parts of encoded
+   * message/rfc822 attachments included). A message over it is blocked as unscannable and quarantined, never retried.
+   */
+  maxMimeParts: number;
+  /** Deepest MIME nesting (a part inside a part); the top-level message is depth 0. Over it: blocked as unscannable. */
+  maxMimeDepth: number;
+  /**
+   * Largest header block of one MIME entity, in bytes as the MIME parser counts them (each header line at least 64).
+   * Over it: blocked as unscannable.
+   */
+  maxHeaderBytes: number;
   /** Interval of keepalives (IMAP `* OK`, POP3 none) sent to a client while a large message is being scanned. */
   scanKeepaliveMs: number;
 }
@@ -42,6 +54,11 @@ export const DEFAULT_LIMITS: Limits = {
   upstreamGreetingTimeoutMs: 30_000,
   idleTimeoutMs: 31 * 60_000,
   scanKeepaliveMs: 10_000,
+  // mailparser's own defaults for parts and header size. Depth: Postfix's mime_nesting_limit; mailparser's text
+  // walk is recursive and overflows the stack somewhere past 2000 levels, so the schema caps it at 1000.
+  maxMimeParts: 1000,
+  maxMimeDepth: 100,
+  maxHeaderBytes: 1024 * 1024,
 };
 
 /**

@@ -40,6 +40,9 @@ export class ClamdConnector {
       const sock = 'path' in this.address ? connect(this.address.path) : connect(this.address.port, this.address.host);
       this.sockets.add(sock);
       const replyChunks: Buffer[] = [];
+      // clamd answers once, and only after the body or when it refuses it (size limit): any byte from it means stop
+      // sending, since writing on would only provoke the reset that can cost us the reply.
+      const replied = () => replyChunks.length > 0;
       let connected = false;
       let done = false;
       const finish = (err: Error | null, text?: string) => {
@@ -79,14 +82,22 @@ export class ClamdConnector {
               `clamd is not reachable at ${where} (${e.code ?? e.message}); is clamd running?`,
             ),
           );
+        const reset = e.code === 'ECONNRESET' || e.code === 'EPIPE';
         finish(
-          new ClamdFailure('MS_ERR_SCAN_ENGINE', `clamd at ${where} dropped the connection (${e.code ?? e.message})`),
+          new ClamdFailure(
+            'MS_ERR_SCAN_ENGINE',
+            `clamd at ${where} dropped the connection (${e.code ?? e.message})` +
+              (reset && body
+                ? ' while mailshield was still sending; clamd does this when a stream exceeds its StreamMaxLength ' +
+                  '(compare clamd.conf with scan.clamd.streamMaxLength)'
+                : ''),
+          ),
         );
       });
       sock.on('connect', () => {
         connected = true;
-        send(sock, command, body).catch((e: unknown) => {
-          if (replyChunks.length === 0) finish(e instanceof Error ? e : new Error(String(e)));
+        send(sock, command, body, replied).catch((e: unknown) => {
+          if (!replied()) finish(e instanceof Error ? e : new Error(String(e)));
         });
       });
     });
@@ -98,7 +109,18 @@ export class ClamdConnector {
   }
 }
 
-async function send(sock: Socket, command: string, body?: AsyncIterable<Buffer>): Promise<void> {
+/**
+ * Lets the event loop poll the socket twice before the next write, so a reply already on its way is read (and `stop`
+ * turns true) first. Without it the writes run back to back in microtasks, the reply is never read, and the write
+ * that meets clamd's reset (it closes with our data unread: ECONNRESET, EPIPE) makes Node destroy the socket with
+ * the reply still in the kernel. Two polls, not one: what we wrote is read by clamd at the earliest in the next poll
+ * (clamd in this process, as in tests), and its answer reaches us in the one after. Each 64 KiB chunk costs three
+ * loop turns, a few tens of microseconds; only a reply and reset arriving between a poll and our write can still be
+ * lost, and `dropped` below then names the likely cause.
+ */
+const turn = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(() => setImmediate(resolve))));
+
+async function send(sock: Socket, command: string, body: AsyncIterable<Buffer> | undefined, stop: () => boolean) {
   const write = (b: Buffer) =>
     new Promise<void>((resolve, reject) => {
       if (sock.destroyed) return reject(new Error('connection closed while sending'));
@@ -118,12 +140,14 @@ async function send(sock: Socket, command: string, body?: AsyncIterable<Buffer>)
   if (!body) return;
   for await (const buf of body) {
     for (let off = 0; off < buf.length; off += CHUNK) {
+      await turn();
+      if (stop()) return;
       const piece = buf.subarray(off, Math.min(buf.length, off + CHUNK));
       const len = Buffer.alloc(4);
       len.writeUInt32BE(piece.length);
-      await write(len);
-      await write(piece);
+      await write(Buffer.concat([len, piece]));
     }
   }
-  await write(Buffer.alloc(4));
+  await turn();
+  if (!stop()) await write(Buffer.alloc(4));
 }

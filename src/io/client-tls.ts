@@ -3,6 +3,7 @@
 // SecureContext per client: only clients that need TLS 1.0 or SHA-1 handshake signatures get the context with
 // OpenSSL's security level lowered to 0 (DESIGN.md §3). Then the bytes go back onto the socket and Node's TLS takes
 // over. This path has no built-in handshake timeout, so one deadline covers reading the hello and the handshake.
+import { constants } from 'node:crypto';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import type { ClientPolicyName } from '../core/config.js';
@@ -10,6 +11,7 @@ import { ShieldError, asShieldError, type ErrorCode } from '../core/errors.js';
 import { ClientHelloReader, type PeekResult } from '../tls/client-hello.js';
 import {
   LEGACY_EXTRA_SUITES,
+  STRICT_SUITES,
   describeHello,
   evaluateClientHello,
   type ClientPolicyDecision,
@@ -39,17 +41,26 @@ const ALERT_PROTOCOL_VERSION = 70;
 const ALERT_FLUSH_MS = 250;
 
 /**
- * The SecureContext for a client. 'modern' is Node's default at security level 1 with TLS 1.2 as the floor;
- * 'legacy' lowers the level to 0, which is the only way OpenSSL 3 will do TLS 1.0/1.1 or SHA-1 handshake
- * signatures (the `sigalgs` option alone never helps), and names Windows 7's CBC-SHA suites explicitly.
+ * The SecureContext for a client. 'strict' serves only forward-secret AEAD suites. 'modern' is Node's default at
+ * security level 1 with TLS 1.2 as the floor. 'legacy' lowers the level to 0, which is the only way OpenSSL 3 will do
+ * TLS 1.0/1.1 or SHA-1 handshake signatures (the `sigalgs` option alone never helps), and names Windows 7's CBC-SHA
+ * suites explicitly.
  */
 export function secureContextOptions(
   pair: LeafPair,
   kind: ContextKind,
   minVersion: TlsVersionName,
 ): tls.SecureContextOptions {
-  const base = { key: pair.keys, cert: pair.certs, minVersion };
+  // No renegotiation, whoever asks: a client-initiated TLS 1.2 renegotiation gets OpenSSL's no_renegotiation alert
+  // (as Dovecot answers it). It buys a mail client nothing and has a history of attacks (CVE-2009-3555, CPU DoS).
+  const base = {
+    key: pair.keys,
+    cert: pair.certs,
+    minVersion,
+    secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
+  };
   if (kind === 'modern') return base;
+  if (kind === 'strict') return { ...base, ciphers: STRICT_SUITES.join(':') };
   return { ...base, ciphers: `${tls.DEFAULT_CIPHERS}:${LEGACY_EXTRA_SUITES.join(':')}:@SECLEVEL=0` };
 }
 

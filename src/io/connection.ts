@@ -448,9 +448,10 @@ export class Connection implements LiveSource {
       this.recordHello(addr, res.hello, res.ok ? null : res.error, res.ok ? res.decision : null);
       this.upgrading.client = false;
       if (!res.ok) {
+        // Reported here, once (log line and event row). The session is not told: there is no one left to answer,
+        // and each session logged its own copy of the failure (POP3 at error level). Closing discards every capture.
         this.logError(res.error);
         plain.destroy();
-        this.feed({ type: 'tls-failed', leg, error: res.error });
         this.close('both');
         return;
       }

@@ -65,3 +65,41 @@ export async function readHeaders(src: MessageSource): Promise<MessageHeaders> {
   }
   return { fields, subject, from };
 }
+
+/**
+ * The message with every top-level `name` field removed (any case, folded continuation lines included) and `line`
+ * added on top, in the message's own line-ending style. The shield's own verdict header must be the only one: a
+ * sender's forged "X-MailShield-Verdict: clean" would otherwise survive next to ours and fool filters that read the
+ * first or the last one. Only the header block is rewritten; the body is never looked at.
+ */
+export function replaceHeader(original: Buffer, name: string, line: string): Buffer {
+  const firstNl = original.indexOf(0x0a);
+  const eol = firstNl > 0 && original[firstNl - 1] === 0x0d ? '\r\n' : firstNl >= 0 ? '\n' : '\r\n';
+  const wanted = name.toLowerCase();
+  const kept: Buffer[] = [Buffer.from(line + eol, 'latin1')];
+  let dropping = false;
+  let off = 0;
+  let keptFrom = 0;
+  while (off < original.length) {
+    const nl = original.indexOf(0x0a, off);
+    const end = nl < 0 ? original.length : nl + 1;
+    const first = original[off];
+    // The blank line ends the header block: the rest goes through untouched.
+    if (first === 0x0a || (first === 0x0d && original[off + 1] === 0x0a)) break;
+    const continuation = first === 0x20 || first === 0x09;
+    if (!continuation) {
+      const colon = original.indexOf(0x3a, off);
+      const drop =
+        colon > off && colon < end && original.toString('latin1', off, colon).trim().toLowerCase() === wanted;
+      if (drop !== dropping) {
+        if (drop) kept.push(original.subarray(keptFrom, off));
+        else keptFrom = off;
+        dropping = drop;
+      }
+    }
+    off = end;
+  }
+  if (!dropping) kept.push(original.subarray(keptFrom));
+  else kept.push(original.subarray(off));
+  return Buffer.concat(kept);
+}

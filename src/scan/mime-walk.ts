@@ -27,10 +27,89 @@ export interface MimePart {
 export type VisitResult = 'continue' | 'stop';
 export type PartVisitor = (part: MimePart) => Promise<VisitResult>;
 
+export interface StructureLimits {
+  maxMimeParts: number;
+  maxMimeDepth: number;
+  maxHeaderBytes: number;
+}
+
 export interface WalkOptions {
   /** Deepest encoded message/rfc822 nesting we re-parse; deeper is reported through `onTooDeep`. */
   maxMessageDepth: number;
   onTooDeep(part: MimePart): Promise<VisitResult>;
+  limits: StructureLimits;
+}
+
+/**
+ * The message itself cannot be walked: it is over a structure limit, or the MIME parser failed on its bytes. Unlike
+ * a failure to read the source, this is a property of the message, so scanning it again would fail again: callers
+ * turn it into a permanent verdict, never a temporary failure that a mail client retries forever.
+ */
+export class UnscannableMessage extends Error {
+  constructor(
+    /** Which limit was hit, or 'parse' when the parser failed for another reason. */
+    readonly limit: 'maxMimeParts' | 'maxMimeDepth' | 'maxHeaderBytes' | 'parse',
+    /** One sentence for people, naming the setting. */
+    readonly detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+/** The parser's own error, in our words: mailsplit's EMAXLEN limits name the setting that configures them. */
+function unscannable(e: unknown, limits: StructureLimits): UnscannableMessage {
+  if (e instanceof UnscannableMessage) return e;
+  const err: Error & { code?: string } = e instanceof Error ? e : new Error(String(e));
+  if (err.code === 'EMAXLEN' && /child nodes/i.test(err.message)) return tooManyParts(limits);
+  if (err.code === 'EMAXLEN' && /header size/i.test(err.message))
+    return new UnscannableMessage(
+      'maxHeaderBytes',
+      `a header block is larger than ${limits.maxHeaderBytes} bytes (limits.maxHeaderBytes)`,
+    );
+  return new UnscannableMessage('parse', `the MIME parser could not read it (${err.message})`);
+}
+
+function tooManyParts(limits: StructureLimits): UnscannableMessage {
+  return new UnscannableMessage(
+    'maxMimeParts',
+    `it has more than ${limits.maxMimeParts} MIME parts (limits.maxMimeParts)`,
+  );
+}
+
+/** A MIME entity as mailsplit hands it to mailparser's per-chunk step. */
+interface SplitterNode {
+  type: string;
+  parentNode?: SplitterNode | false;
+}
+type ChunkStep = (this: unknown, data: SplitterNode, done: (err?: Error | null) => void) => void;
+
+/**
+ * Counts entities and checks their depth as mailparser receives them, before it builds anything on them. mailsplit
+ * bounds parts and header size itself but not depth, and mailparser's text step walks the tree recursively (5000
+ * levels overflow the stack). Its per-chunk step is not in its typings, so a change there fails here, loudly, and
+ * the depth tests in test/scan-limits.test.ts catch it.
+ */
+function guardStructure(parser: MailParser, baseDepth: number, count: { parts: number }, limits: StructureLimits) {
+  const host = parser as unknown as { processChunk?: ChunkStep };
+  const step = host.processChunk;
+  if (typeof step !== 'function')
+    throw new Error('mailparser has no processChunk step: the MIME depth guard needs updating');
+  host.processChunk = function (data, done) {
+    if (data.type === 'node') {
+      if (++count.parts > limits.maxMimeParts) return done(tooManyParts(limits));
+      let depth = baseDepth;
+      for (let n = data.parentNode; n; n = n.parentNode) {
+        if (++depth > limits.maxMimeDepth)
+          return done(
+            new UnscannableMessage(
+              'maxMimeDepth',
+              `its MIME parts are nested more than ${limits.maxMimeDepth} deep (limits.maxMimeDepth)`,
+            ),
+          );
+      }
+    }
+    step.call(this, data, done);
+  };
 }
 
 function headerParams(h: unknown): Record<string, string> {
@@ -51,7 +130,7 @@ function namesOf(att: AttachmentStream): string[] {
  * message has been read or a visitor said stop. Parts are visited one at a time, as streams.
  */
 export async function walkMime(src: MessageSource, visit: PartVisitor, opts: WalkOptions): Promise<VisitResult> {
-  return walkInner(openSource(src), visit, opts, '', 0);
+  return walkInner(openSource(src), visit, opts, '', 0, 0, { parts: 0 });
 }
 
 async function walkInner(
@@ -60,8 +139,13 @@ async function walkInner(
   opts: WalkOptions,
   prefix: string,
   depth: number,
+  /** MIME depth of this (re-parsed) message's top entity within the outermost message. */
+  mimeDepth: number,
+  count: { parts: number },
 ): Promise<VisitResult> {
   const parser = new MailParser({
+    maxChildNodes: opts.limits.maxMimeParts,
+    maxHeadSize: opts.limits.maxHeaderBytes,
     checksumAlgo: false,
     // We scan bytes, not render mail: skip every conversion that costs CPU on large bodies.
     skipHtmlToText: true,
@@ -69,6 +153,7 @@ async function walkInner(
     skipTextLinks: true,
     skipImageLinks: true,
   });
+  guardStructure(parser, mimeDepth, count, opts.limits);
   let stopped = false;
   // A damaged Content-Type can make mailparser hand out the message itself (no partId, so "1") and then its
   // children, the first of them "1" too. A verdict names its part, so ids stay unique: a repeat gets a suffix.
@@ -83,7 +168,7 @@ async function walkInner(
   let chain: Promise<void> = Promise.resolve();
   let failure: unknown;
 
-  const handle = async (part: MimePart, rfc822: boolean): Promise<void> => {
+  const handle = async (part: MimePart, rfc822: boolean, partMimeDepth = mimeDepth): Promise<void> => {
     if (stopped) return;
     let r: VisitResult;
     if (rfc822) {
@@ -92,7 +177,7 @@ async function walkInner(
         r =
           depth + 1 > opts.maxMessageDepth
             ? await opts.onTooDeep(part)
-            : await walkInner(part.content, visit, opts, `${part.id}.`, depth + 1);
+            : await walkInner(part.content, visit, opts, `${part.id}.`, depth + 1, partMimeDepth + 1, count);
       }
     } else {
       r = await visit(part);
@@ -138,6 +223,8 @@ async function walkInner(
                 depth,
               },
               ct === 'message/rfc822',
+              // "2.1" is two levels below the message it is a part of.
+              mimeDepth + (att.partId ?? '1').split('.').length,
             );
             // Unread content would pile up in the stream once release() lets the parser drain it: discard it.
             att.content.resume();
@@ -167,7 +254,8 @@ async function walkInner(
         .then(stopEarly)
         .catch(fail);
     });
-    parser.once('error', fail);
+    // The parser fails only on the message's own bytes: a permanent property of the message (see UnscannableMessage).
+    parser.once('error', (e: unknown) => fail(unscannable(e, opts.limits)));
     input.once('error', fail);
     parser.once('end', () => {
       chain.then(() => {

@@ -11,7 +11,7 @@ import { Releases } from '../store/releases.js';
 import { BuiltinEngine } from './builtin/engine.js';
 import { ClamdEngine } from './clamd.js';
 import type { Engine, ScanInput } from './engine.js';
-import { readHeaders, type MessageHeaders } from './headers.js';
+import { readHeaders, replaceHeader, type MessageHeaders } from './headers.js';
 import { buildNotice } from './notice.js';
 import { releaseFor } from './release-check.js';
 import { readAll, sourceOf, type MessageSource } from './source.js';
@@ -45,17 +45,18 @@ function createEngines(deps: PipelineDeps): Engine[] {
         rules: scan.builtin.rules,
         archive: scan.builtin.archive,
         hashList: scan.builtin.hashList ? resolvePath(scan.builtin.hashList) : undefined,
+        structure: deps.config.limits,
       });
     return new ClamdEngine({ ...scan.clamd, log: deps.log.child({ engine: 'clamd' }) });
   });
 }
 
-/** Adds one header at the top, in the message's own line-ending style. */
-function prependHeader(original: Buffer, line: string): Buffer {
-  const firstNl = original.indexOf('\n');
-  const eol = firstNl > 0 && original[firstNl - 1] === 0x0d ? '\r\n' : firstNl >= 0 ? '\n' : '\r\n';
-  return Buffer.concat([Buffer.from(line + eol, 'latin1'), original]);
+/** The shield's verdict header on top, and any the sender put there removed (issue 12: a forged "clean" survived). */
+function withVerdictHeader(original: Buffer, value: string): Buffer {
+  return replaceHeader(original, VERDICT_HEADER, `${VERDICT_HEADER}: ${value}`);
 }
+
+const VERDICT_HEADER = 'X-MailShield-Verdict';
 
 /** The text after "554 5.7.1 " in an SMTP refusal: one line, ASCII, bounded. */
 function refusalReply(v: Extract<Verdict, { kind: 'infected' | 'blocked' }>, id: string): string {
@@ -234,14 +235,14 @@ export function createScanPipeline(deps: PipelineDeps): ScanPipeline {
         return {
           action: 'release',
           verdict: v,
-          bytes: prependHeader(await readAll(src), `X-MailShield-Verdict: ${verdictHeaderValue(v)}`),
+          bytes: withVerdictHeader(await readAll(src), verdictHeaderValue(v)),
         };
       }
       mlog.warn({ verdict: v }, 'scan failed; temporary failure, the mail stays where it is (scan.onError = tempfail)');
       return { action: 'tempfail', verdict: v, reason: `mail scan failed: ${v.engine}: ${v.reason}` };
     }
     if (actions.addScannedHeader)
-      return { action: 'release', verdict: v, bytes: prependHeader(await readAll(src), 'X-MailShield-Verdict: clean') };
+      return { action: 'release', verdict: v, bytes: withVerdictHeader(await readAll(src), 'clean') };
     return { action: 'release', verdict: v };
   }
 

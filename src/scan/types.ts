@@ -1,4 +1,5 @@
 // The vocabulary between the protocols and the scan pipeline.
+import type { ErrorCode } from '../core/errors.js';
 import type { UpstreamHandshakeFacts } from '../tls/facts.js';
 
 export type Direction = 'incoming' | 'outgoing';
@@ -21,7 +22,8 @@ export interface CapturedMessage {
 export type Verdict =
   | { kind: 'clean' }
   | { kind: 'infected'; engine: string; signature: string; part: string }
-  | { kind: 'blocked'; engine: string; rule: string; part: string; detail?: string }
+  /** `code` is set when the block has an error code of its own (MS_ERR_MESSAGE_UNSCANNABLE). */
+  | { kind: 'blocked'; engine: string; rule: string; part: string; detail?: string; code?: ErrorCode }
   | { kind: 'error'; engine: string; reason: string };
 
 /**

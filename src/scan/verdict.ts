@@ -49,7 +49,7 @@ export function verdictHeaderValue(v: Verdict, quarantineId?: string): string {
     case 'infected':
       return `infected; engine=${headerToken(v.engine)}; signature=${headerToken(v.signature)}${q}`;
     case 'blocked':
-      return `blocked; rule=${headerToken(v.rule)}${q}`;
+      return `blocked; rule=${headerToken(v.rule)}${v.code ? `; code=${v.code}` : ''}${q}`;
     case 'error':
       return `unscanned; reason=${headerToken(`${v.engine}: ${v.reason}`, 300)}`;
   }

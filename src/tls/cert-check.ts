@@ -16,6 +16,10 @@ class PeculiarCert extends x509.X509Certificate {
   get signatureOid(): string {
     return this.asn.signatureAlgorithm.algorithm;
   }
+  /** 1 or 3 (ASN.1 stores it as 0 or 2); a v1 certificate has no extensions, so nothing marks it as a CA. */
+  get x509Version(): number {
+    return (this.asn.tbsCertificate.version ?? 0) + 1;
+  }
 }
 
 const PSS_OID = '1.2.840.113549.1.1.10';
@@ -125,6 +129,12 @@ function parseSummary(der: Buffer): CertSummary {
     selfSigned: isSelfSigned(node),
     fingerprint256: node.fingerprint256,
     spkiSha256: spkiSha256(node),
+    version: pec.x509Version,
+    basicConstraintsCa: pec.getExtension(x509.BasicConstraintsExtension)?.ca ?? null,
+    extKeyUsage: pec.getExtension(x509.ExtendedKeyUsageExtension)?.usages.map(String) ?? null,
+    caIssuers: (pec.getExtension(x509.AuthorityInfoAccessExtension)?.caIssuers ?? [])
+      .filter((n) => n.type === 'url')
+      .map((n) => n.value),
   };
 }
 

@@ -8,6 +8,7 @@ import {
   evaluateClientHello,
   isLoopbackHost,
   isWeakSignatureScheme,
+  type ContextKind,
 } from './client-policy.js';
 import { humanProtocol } from './names.js';
 
@@ -49,6 +50,8 @@ const noSigalgs12 = info({
   signatureAlgorithms: [],
 });
 const rc4Only = info({ versions: ['TLSv1.2'], cipherSuites: [0x0005, 0xc011] });
+/** TLS 1.2 with CBC-SHA1 and static-RSA suites only (AES128-SHA, ECDHE-RSA-AES128-SHA, AES128-GCM-SHA256). */
+const noFsAead12 = info({ versions: ['TLSv1.2'], cipherSuites: [0x002f, 0xc013, 0x009c, 0x003d] });
 const cbcSha256Tls10 = info({
   legacyVersion: 'TLSv1',
   versions: ['TLSv1'],
@@ -56,7 +59,7 @@ const cbcSha256Tls10 = info({
   signatureAlgorithms: [],
 });
 
-type Row = [string, ClientHelloInfo, ClientPolicyName, string, 'ok' | string, ('modern' | 'legacy')?, string?];
+type Row = [string, ClientHelloInfo, ClientPolicyName, string, 'ok' | string, ContextKind?, string?];
 
 const LOOP = '127.0.0.1:1995';
 const LAN = '0.0.0.0:1995';
@@ -73,7 +76,9 @@ const TABLE: Row[] = [
   ['win7', win7, 'legacy', LAN, 'ok', 'legacy', 'legacy'],
   ['tls11', tls11, 'strict', LOOP, 'MS_ERR_CLIENT_TLS_VERSION'],
   ['tls11', tls11, 'legacy', LOOP, 'ok', 'legacy'],
-  ['modern', modern, 'strict', LAN, 'ok', 'modern', 'strict'],
+  ['modern', modern, 'strict', LAN, 'ok', 'strict', 'strict'],
+  ['noFsAead12', noFsAead12, 'strict', LOOP, 'MS_ERR_CLIENT_TLS_CIPHERS', undefined, 'strict'],
+  ['noFsAead12', noFsAead12, 'balanced', LOOP, 'ok', 'modern', 'balanced'],
   ['modern', modern, 'balanced', LAN, 'ok', 'modern'],
   ['modern', modern, 'legacy', LOOP, 'ok', 'modern'],
   ['modern', modern, 'auto', LOOP, 'ok', 'modern', 'legacy'],

@@ -19,6 +19,8 @@ export interface ClientProfile {
    * TLS 1.0/1.1 always sign with MD5+SHA1 (RSA) or SHA1 (ECDSA), so a profile admitting them must allow this too.
    */
   weakHandshakeSignatures: boolean;
+  /** Serve only forward-secret AEAD suites (STRICT_SUITES): no CBC, no SHA-1 MAC, no static-RSA key exchange. */
+  aeadOnly: boolean;
   meaning: string;
 }
 
@@ -28,20 +30,24 @@ export const CLIENT_PROFILES: Readonly<Record<ClientProfileName, ClientProfile>>
     name: 'strict',
     minVersion: 'TLSv1.2',
     weakHandshakeSignatures: false,
+    aeadOnly: true,
     meaning:
-      'TLS 1.2 or newer, and the client must offer a handshake signature scheme better than SHA-1/MD5 ' +
-      '(refuses TLS 1.0/1.1 and clients offering only SHA-1 signature algorithms).',
+      'TLS 1.2 or newer with forward-secret AEAD suites only (TLS 1.3, or ECDHE with AES-GCM or ChaCha20-Poly1305), ' +
+      'and the client must offer a handshake signature scheme better than SHA-1/MD5 ' +
+      '(refuses TLS 1.0/1.1, CBC and static-RSA suites, and clients offering only SHA-1 signature algorithms).',
   },
   balanced: {
     name: 'balanced',
     minVersion: 'TLSv1.2',
     weakHandshakeSignatures: true,
+    aeadOnly: false,
     meaning: 'TLS 1.2 or newer; SHA-1 handshake signatures are accepted when they are all the client offers.',
   },
   legacy: {
     name: 'legacy',
     minVersion: 'TLSv1',
     weakHandshakeSignatures: true,
+    aeadOnly: false,
     meaning: 'TLS 1.0 or newer with SHA-1/MD5 handshake signatures: Windows 7-era clients (SChannel defaults).',
   },
 };
@@ -55,7 +61,8 @@ export function effectiveClientProfile(policy: ClientPolicyName, listen: string)
   return CLIENT_PROFILES[policy];
 }
 
-export type ContextKind = 'modern' | 'legacy';
+/** 'strict' serves STRICT_SUITES only; 'modern' Node's defaults; 'legacy' lowers OpenSSL's security level. */
+export type ContextKind = 'strict' | 'modern' | 'legacy';
 
 /**
  * A suite the client leg can serve: it is in Node's default cipher list and usable with our RSA or ECDSA leaves
@@ -108,6 +115,26 @@ export const SERVED_SUITES: readonly ServedSuite[] = [
   { code: 0x0035, openssl: 'AES256-SHA', from: 'TLSv1' },
   { code: 0x002f, openssl: 'AES128-SHA', from: 'TLSv1' },
 ];
+
+/**
+ * What `strict` serves: forward-secret AEAD only. Every TLS 1.3 suite is (its key exchange is always ephemeral);
+ * for TLS 1.2, ECDHE with AES-GCM or ChaCha20-Poly1305. Finite-field DHE would qualify but needs a dhparam the
+ * client leg does not set, and CCM (with its 8-byte-tag variants) and ARIA are left out as no mail client needs them.
+ * `test/client-tls.test.ts` checks this list against what OpenSSL enables for it.
+ */
+export const STRICT_SUITES = [
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'TLS_AES_128_GCM_SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+] as const;
+
+const STRICT_SET: ReadonlySet<string> = new Set(STRICT_SUITES);
 
 /**
  * The CBC-SHA suites Windows 7 SChannel offers over TLS 1.0. Node's default list already contains them (via HIGH);
@@ -239,10 +266,20 @@ export function evaluateClientHello(
   const served = SERVED_SUITES.filter(
     (s) =>
       info.cipherSuites.includes(s.code) &&
+      (!profile.aeadOnly || STRICT_SET.has(s.openssl)) &&
       (s.from === 'TLSv1.3'
         ? usableVersions.has('TLSv1.3')
         : usable.some((v) => v !== 'TLSv1.3' && versionRank(v) >= versionRank(s.from))),
   );
+  if (served.length === 0 && profile.aeadOnly) {
+    return refuse(
+      'MS_ERR_CLIENT_TLS_CIPHERS',
+      `client offered no forward-secret AEAD cipher suite; listener ${listen} serves only TLS 1.3 suites and ECDHE ` +
+        `with AES-GCM or ChaCha20-Poly1305 (${setting})`,
+      'a forward-secret AEAD suite (TLS_AES_128_GCM_SHA256, ECDHE-RSA-AES128-GCM-SHA256, ECDHE-ECDSA-CHACHA20-POLY1305, ...)',
+      'enable TLS 1.3 or ECDHE-GCM suites in the mail client; or, to accept CBC and static-RSA suites, set policy.client: balanced',
+    );
+  }
   if (served.length === 0) {
     return refuse(
       'MS_ERR_CLIENT_TLS_CIPHERS',
@@ -252,7 +289,7 @@ export function evaluateClientHello(
     );
   }
 
-  const context: ContextKind = needsWeakSig ? 'legacy' : 'modern';
+  const context: ContextKind = needsWeakSig ? 'legacy' : profile.aeadOnly ? 'strict' : 'modern';
   if (needsWeakSig) {
     base.warnings.push(
       modernVersion

@@ -21,6 +21,14 @@ export interface CertSummary {
   fingerprint256: string;
   /** base64 SHA-256 of the SubjectPublicKeyInfo, the form upstreamPin uses (without the "sha256/" prefix). */
   spkiSha256: string;
+  /** X.509 version (1 or 3); optional facts explain a refused chain (cert-check.ts diagnoseChain). */
+  version?: number;
+  /** basicConstraints cA, or null when the extension is absent. */
+  basicConstraintsCa?: boolean | null;
+  /** extendedKeyUsage OIDs, or null when the extension is absent (any purpose). */
+  extKeyUsage?: string[] | null;
+  /** authorityInfoAccess caIssuers URLs: where the issuer's certificate is published. */
+  caIssuers?: string[];
 }
 
 export type FindingLevel = 'warning' | 'refusal';

@@ -3,6 +3,7 @@
 // the exact setting that would change the outcome, because that text ends up in the mail client's error reply.
 import type { PolicyException, Relaxation, UpstreamPolicyName } from '../core/config.js';
 import { ShieldError, type ErrorCode } from '../core/errors.js';
+import { diagnoseChain } from './chain-diagnosis.js';
 import type { CertSummary, PolicyFinding, UpstreamHandshakeFacts } from './facts.js';
 import { humanProtocol, parseTempKey, versionRank, WEAK_DIGESTS } from './names.js';
 import { CERT_RULES, UPSTREAM_PROFILES, type UpstreamProfile } from './profiles.js';
@@ -166,7 +167,11 @@ function checkVerification(c: Ctx): void {
     const pinFix =
       `set upstreamPin: ${v.leafPin ?? '?'} on this account to accept exactly this server key ` +
       `(only after checking it out of band)`;
-    if (err === 'DEPTH_ZERO_SELF_SIGNED_CERT') {
+    // A cause OpenSSL's code hides (bad intermediate, wrong purpose, missing intermediate, a mailshield leaf).
+    const diagnosis = diagnoseChain(facts.chain, err, c.where);
+    if (diagnosis) {
+      refuse(c, diagnosis.rule, diagnosis.code, diagnosis.message);
+    } else if (err === 'DEPTH_ZERO_SELF_SIGNED_CERT') {
       refuse(
         c,
         'cert-self-signed',

@@ -3,7 +3,7 @@
 // Parts are streamed through the checks (content.ts); only zips and OLE files are kept whole, as those checks need.
 import type { Config } from '../../core/config.js';
 import type { Engine, ScanInput } from '../engine.js';
-import { walkMime, type MimePart } from '../mime-walk.js';
+import { UnscannableMessage, walkMime, type MimePart, type StructureLimits } from '../mime-walk.js';
 import type { Verdict } from '../types.js';
 import { ArchiveBomb, walkZip, type ArchiveBudget, type ArchiveLimits } from './archive.js';
 import { factsOfBuffer, factsOfStream, wholeBuffer, type ContentFacts } from './content.js';
@@ -19,6 +19,8 @@ export interface BuiltinOptions {
   archive: ArchiveLimits;
   /** Absolute path of the SHA-256 blocklist, if any. */
   hashList?: string;
+  /** limits.maxMimeParts, maxMimeDepth, maxHeaderBytes. */
+  structure: StructureLimits;
 }
 
 /**
@@ -53,6 +55,7 @@ export class BuiltinEngine implements Engine {
           return found ? 'stop' : 'continue';
         },
         {
+          limits: this.opts.structure,
           maxMessageDepth: MAX_MESSAGE_DEPTH,
           onTooDeep: async (part) => {
             found = {
@@ -67,6 +70,9 @@ export class BuiltinEngine implements Engine {
         },
       );
     } catch (e) {
+      // Scanning it again would fail the same way: a permanent verdict, so the client gets the notice (or a 554)
+      // instead of a temporary error on every retry, and the original waits in quarantine.
+      if (e instanceof UnscannableMessage) return unscannableVerdict(e);
       return {
         kind: 'error',
         engine: ENGINE,
@@ -161,6 +167,17 @@ export class BuiltinEngine implements Engine {
     }
     return undefined;
   }
+}
+
+export function unscannableVerdict(e: UnscannableMessage): Verdict {
+  return {
+    kind: 'blocked',
+    engine: ENGINE,
+    rule: 'unscannable',
+    part: 'the message',
+    detail: `the message cannot be scanned: ${e.detail} (MS_ERR_MESSAGE_UNSCANNABLE)`,
+    code: 'MS_ERR_MESSAGE_UNSCANNABLE',
+  };
 }
 
 /** How a part is named to users: its file name when it has one. */
