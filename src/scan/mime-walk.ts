@@ -167,9 +167,12 @@ async function walkInner(
   // Attachments are visited strictly in order; the parser waits for release() before it continues.
   let chain: Promise<void> = Promise.resolve();
   let failure: unknown;
+  // Once the walk has resolved or rejected, parts the parser still hands out (or that wait in the chain) are never
+  // visited: a verdict was given without them, and a visitor must not run after its walk ended (found by fuzzing).
+  let settled = false;
 
   const handle = async (part: MimePart, rfc822: boolean, partMimeDepth = mimeDepth): Promise<void> => {
-    if (stopped) return;
+    if (stopped || settled) return;
     let r: VisitResult;
     if (rfc822) {
       r = await visit(part);
@@ -186,7 +189,6 @@ async function walkInner(
   };
 
   return new Promise<VisitResult>((resolve, reject) => {
-    let settled = false;
     const fail = (e: unknown) => {
       failure ??= e;
       if (settled) return;
