@@ -25,7 +25,8 @@ export function policyReportView(r: PolicyReport): VNode {
     ${
       !candidate
         ? html`<p class="empty" data-testid="no-candidate">
-            No <code>policy.candidate</code> is set: nothing is being tried in the background.
+            No <code>policy.candidate</code> is set:
+            ${r.peers.length ? 'these were recorded under an earlier one.' : 'nothing is being tried in the background.'}
           </p>`
         : html`<p>Candidate: ${candidate}.</p>`
     }

@@ -351,6 +351,8 @@ describe('views of real traffic', () => {
 
     const none = textOf(policyReportView({ ...r, peers: [], candidate: { client: null, upstream: null } }));
     assert.match(none, /No policy\.candidate is set/);
+    const earlier = textOf(policyReportView({ ...r, candidate: { client: null, upstream: null } }));
+    assert.match(earlier, /No policy\.candidate is set:\s*these were recorded under an earlier one/);
     const quiet = textOf(policyReportView({ ...r, peers: [] }));
     assert.match(quiet, /would have refused nothing seen/);
     assert.match(textOf(policyReportView({ ...r, peers: [], recorded: false })), /Nothing recorded yet/);
