@@ -1,7 +1,8 @@
 // The dashboard in a real browser (issue 13, Done means): Debian's Chromium driven by playwright-core. Login with
 // the token, the Now page updating while curl downloads through the shield, a refusal's explanation, quarantine
-// (list, detail, safe preview, export of the exact bytes, release so the next fetch passes), the policy try-out, a
-// chart, and XSS payloads in Subject, From and an attachment name that must stay text. Each page is screenshotted
+// (list, detail, safe preview, export of the exact bytes, release so the next fetch passes), the policy try-out and
+// the candidate's report from the store (issue 16), intercept-mode decisions on the Connections page (issue 17), a
+// chart, and XSS payloads in Subject, From, an attachment name and store rows that must stay text. Each page is screenshotted
 // into docs/screenshots (the README shows them) and must render non-empty with no console error.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { demoMessages } from '../src/demo/mailbox.js';
+import { InterceptionStore } from '../src/store/interceptions.js';
+import { PolicyEvents } from '../src/store/policy-events.js';
 import { collectErrors, launchChromium, needsChromium } from './fixtures/browser.js';
 import { startDashboardWorld, type DashboardWorld } from './fixtures/dashboard.js';
 import { compose } from './fixtures/mime.js';
@@ -25,6 +28,8 @@ const shots = process.env.MS_UPDATE_SCREENSHOTS
 const XSS_SUBJECT = 'Rechnung für Sie <img src=x onerror="window.__xss=1">';
 const XSS_FROM = '<img src=x onerror=window.__xss=2>';
 const XSS_FILE = '<img src=x onerror=window.__xss=3>\u202Etxt.exe';
+const XSS_PEER = '<img src=x onerror=window.__xss=4>';
+const XSS_REASON = '<img src=x onerror=window.__xss=5>';
 
 function bigClean(): Buffer {
   const line = 'This line makes the message long enough to watch it arrive on the Now page.\r\n';
@@ -136,7 +141,24 @@ describe('dashboard in Chromium', { skip, timeout: 240_000 }, () => {
   it('a refused connection expands to the explanation the mail client got, with the facts behind it', async () => {
     const r = await w.curlRetr(1, { port: w.ispPort });
     assert.ok(!r.ok, 'strict refuses the ISP-like server');
+    new InterceptionStore(w.shield.db).record({
+      connectionId: 'intercepted-1',
+      clientAddress: '127.0.0.1:40000',
+      originalDestination: '127.0.0.7:993',
+      protocol: 'imap',
+      tlsMode: 'implicit',
+      sni: null,
+      name: 'imap.example.test',
+      nameSource: 'hosts',
+      decision: 'refuse',
+      reason: XSS_REASON,
+    });
     await page.getByTestId('nav-connections').click();
+    const intercepted = page.locator('[data-testid=interceptions] tr[data-connection=intercepted-1]');
+    await intercepted.waitFor();
+    const seen = await intercepted.innerText();
+    assert.match(seen, /127\.0\.0\.7:993[\s\S]*imap\.example\.test \(from hosts\)[\s\S]*refused: /);
+    assert.ok(seen.includes(XSS_REASON), 'the reason shows as text');
     await page.getByTestId('result-filter').selectOption('refused');
     await page.getByRole('button', { name: 'Filter' }).click();
     await page.getByTestId('explain').first().click();
@@ -198,7 +220,27 @@ describe('dashboard in Chromium', { skip, timeout: 240_000 }, () => {
   });
 
   it('policy: profiles in force, an exception expiring soon stands out, and a try-out shows what would break', async () => {
+    new PolicyEvents(w.shield.db).wouldRefuse(new Date().toISOString(), null, 'demo-pop3', {
+      leg: 'client',
+      peer: 'fp-old-client',
+      peerLabel: `TLSv1 offer ${XSS_PEER}`,
+      policy: 'balanced',
+      candidate: 'strict',
+      code: 'MS_ERR_CLIENT_TLS_VERSION',
+      rule: 'min-version',
+      explanation: 'the mail client offered only TLSv1',
+      admit: 'policy.client: balanced',
+    });
     await page.getByTestId('nav-policy').click();
+    const refused = page.locator('[data-testid=would-refuse] tr[data-leg=client]');
+    await refused.waitFor();
+    const row = await refused.innerText();
+    assert.ok(row.includes(`TLSv1 offer ${XSS_PEER}`), 'the peer label shows as text');
+    assert.match(row, /demo-pop3\s+1\s[\s\S]*offered only TLSv1[\s\S]*policy\.client: balanced/);
+    assert.match(
+      await page.getByTestId('exception-uses').innerText(),
+      /pop\.soon\.example tls1\.1: never used — removable; expires in \d+ day\(s\)/,
+    );
     const ex = page.locator('[data-testid=exceptions] tr.soon');
     await ex.waitFor();
     assert.match(await ex.innerText(), /pop\.soon\.example[\s\S]*expires soon/);

@@ -71,7 +71,8 @@ describe('dashboard security', { timeout: 60_000 }, () => {
 
   it('gives no data without the token: API, live stream and metrics answer 401', async () => {
     const anon = sameOrigin(w.base);
-    for (const path of ['/api/quarantine', '/api/connections', '/api/now', '/api/live', '/api/stats', '/metrics']) {
+    const paths = ['/api/quarantine', '/api/connections', '/api/now', '/api/live', '/api/stats', '/metrics'];
+    for (const path of [...paths, '/api/policy/report', '/api/interceptions']) {
       const r = await http(w.base, path, { headers: anon });
       assert.equal(r.status, 401, path);
     }

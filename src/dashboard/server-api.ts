@@ -6,7 +6,9 @@ import { CLIENT_POLICIES, UPSTREAM_POLICIES, type ClientPolicyName, type Upstrea
 import { isShieldError } from '../core/errors.js';
 import { CLIENT_WINDOW_DAYS, runDoctor } from '../probe/doctor.js';
 import type { ClientHelloRow } from '../probe/client-leg.js';
+import { parseSince } from '../cli/policy-commands.js';
 import { loadPolicyReport } from '../probe/policy-report.js';
+import { InterceptionStore } from '../store/interceptions.js';
 import { Quarantine } from '../store/quarantine.js';
 import { Releases } from '../store/releases.js';
 import { parseConnectionFilter, parseQuarantineFilter } from './filters.js';
@@ -19,12 +21,15 @@ type Q = FastifyRequest<{ Querystring: Record<string, unknown>; Params: { id: st
 
 /** How long "try a policy" may probe each upstream. */
 const TRY_TIMEOUT_MS = 8000;
+/** The Connections page lists this many of the latest intercept-mode decisions. */
+const INTERCEPTIONS_SHOWN = 100;
 
 export function registerApi(app: FastifyInstance, ctx: DashboardContext): void {
   const { shield, loaded } = ctx.opts;
   const db = shield.db;
   const quarantine = new Quarantine(loaded.dataDir, db, ctx.now);
   const releases = new Releases(db, ctx.now);
+  const interceptions = new InterceptionStore(db, ctx.now);
   const releasedOf = (sha: string) => {
     const r = releases.get(sha);
     return r ? { by: r.releasedBy, at: r.releasedAt } : null;
@@ -48,6 +53,7 @@ export function registerApi(app: FastifyInstance, ctx: DashboardContext): void {
   }));
   app.get('/api/now', async () => ({ sessions: shield.live.sessions() }));
   app.get('/api/connections', async (req: Q) => ({ rows: listConnections(db, parseConnectionFilter(req.query)) }));
+  app.get('/api/interceptions', async () => ({ rows: interceptions.recent(INTERCEPTIONS_SHOWN) }));
   app.get('/api/connections/:id/explain', async (req: Q) => explainConnection(db, req.params.id));
 
   app.get('/api/quarantine', async (req: Q) => ({
@@ -84,6 +90,17 @@ export function registerApi(app: FastifyInstance, ctx: DashboardContext): void {
   });
 
   app.get('/api/policy', async () => policyView(loaded.config, ctx.now()));
+  // The same report as `mailshield policy report --since`, with the same window syntax (7d, 12h, 2w, YYYY-MM-DD).
+  app.get('/api/policy/report', async (req: Q, reply) => {
+    const now = ctx.now();
+    let since: Date;
+    try {
+      since = parseSince(typeof req.query.since === 'string' ? req.query.since : '7d', now);
+    } catch (e) {
+      return reply.code(400).send({ error: (e as Error).message.replace('--since', 'since') });
+    }
+    return loadPolicyReport(db, loaded.config, since, now);
+  });
   app.post('/api/policy/try', async (req: Q, reply) => {
     const b = (req.body ?? {}) as { upstream?: unknown; client?: unknown };
     const upstream = UPSTREAM_POLICIES.find((p) => p === b.upstream);

@@ -3,6 +3,7 @@
 import type { LiveSession } from '../../io/live.js';
 import type { DoctorReport } from '../../probe/doctor.js';
 import type { MessageView } from '../message-view.js';
+import type { PolicyReport } from '../../probe/policy-report.js';
 import type { PolicyView } from '../policy-view.js';
 import type { ConnectionView, Explanation, QuarantineRow } from '../queries.js';
 import type { StatsView } from '../stats.js';
@@ -10,6 +11,7 @@ import { drawHourly } from './charts.js';
 import { browser, type El } from './dom.js';
 import { html, render, useEffect, useRef, useState, type VNode } from './preact.js';
 import { connectionsView, nowView } from './views-live.js';
+import { interceptionsView, policyReportView, type InterceptionView } from './views-traffic.js';
 import {
   policyViewNode,
   quarantineDetailView,
@@ -107,6 +109,7 @@ function NowPage(): VNode {
 
 function ConnectionsPage(): VNode {
   const [rows, setRows] = useState<ConnectionView[] | null>(null);
+  const [intercepted, setIntercepted] = useState<InterceptionView[] | null>(null);
   const [filter, setFilter] = useState<Record<string, string>>({});
   const [open, setOpen] = useState<{ id: string | null; explanation: Explanation | null }>({
     id: null,
@@ -115,6 +118,7 @@ function ConnectionsPage(): VNode {
   useEffect(() => {
     void api<{ rows: ConnectionView[] }>(`/api/connections?${qs(filter)}`).then((r) => setRows(r.rows));
   }, [filter]);
+  useEffect(() => void api<{ rows: InterceptionView[] }>('/api/interceptions').then((r) => setIntercepted(r.rows)), []);
   const toggle = (id: string) => {
     if (open.id === id) return setOpen({ id: null, explanation: null });
     setOpen({ id, explanation: null });
@@ -143,7 +147,10 @@ function ConnectionsPage(): VNode {
       <input name="since" placeholder="since (YYYY-MM-DD)" /><input name="until" placeholder="until" />
       <button type="submit">Filter</button>
     </form>
-    ${rows ? connectionsView(rows, open, toggle) : html`<p>loading…</p>`}`;
+    ${rows ? connectionsView(rows, open, toggle) : html`<p>loading…</p>`}
+    <h3>Intercept mode</h3>
+    <p class="dim">Where redirected connections were going, which name was verified, and what was decided.</p>
+    ${intercepted ? interceptionsView(intercepted) : html`<p>loading…</p>`}`;
 }
 
 function QuarantinePage(): VNode {
@@ -192,9 +199,11 @@ function QuarantineDetailPage(p: { id: string }): VNode {
 
 function PolicyPage(): VNode {
   const [p, setP] = useState<PolicyView | null>(null);
+  const [report, setReport] = useState<PolicyReport | null>(null);
   const [tried, setTried] = useState<DoctorReport | null>(null);
   const [busy, setBusy] = useState(false);
   useEffect(() => void api<PolicyView>('/api/policy').then(setP), []);
+  useEffect(() => void api<PolicyReport>('/api/policy/report?since=7d').then(setReport), []);
   const tryIt = (e: FormEvent) => {
     const v = formValues(e, ['upstream', 'client']);
     setBusy(true);
@@ -205,7 +214,7 @@ function PolicyPage(): VNode {
     });
   };
   return html`<h2>Policy</h2>
-    ${p ? policyViewNode(p) : html`<p>loading…</p>`}
+    ${p ? policyViewNode(p) : html`<p>loading…</p>`} ${report ? policyReportView(report) : null}
     <h3>Try a policy</h3>
     <p>
       Probes every account's server under a candidate policy, as <code>mailshield doctor --policy</code> does, and shows

@@ -10,6 +10,7 @@ import { bytes, explainParts, visible, visibleText, when } from './format.js';
 import type { VNode } from './preact.js';
 import { connectionsView, explanationView, nowView } from './views-live.js';
 import { policyViewNode, quarantineDetailView, quarantineListView, tryResultView } from './views-mail.js';
+import { interceptionsView, policyReportView } from './views-traffic.js';
 
 /** All text a vnode tree shows, and every prop name used on the way. */
 function walk(n: unknown, out: { text: string[]; props: Set<string> } = { text: [], props: new Set() }) {
@@ -290,5 +291,121 @@ describe('views', () => {
       exitCode: 1,
     });
     assert.match(textOf(r), /1 account\(s\) would fail under upstream policy 'strict'/);
+  });
+});
+
+describe('views of real traffic', () => {
+  const now = new Date('2026-12-01T12:00:00Z');
+  const cfg = defaultConfig();
+  cfg.policy.candidate = { upstream: 'strict' };
+  cfg.policy.exceptions = [
+    { host: 'pop.isp.test', allow: ['sha1-handshake-signature'], until: '2026-12-13', reason: 'ISP' },
+    { host: 'old.example', allow: ['tls1.1'], until: '2027-01-31' },
+  ];
+  const refusal = (at: string) => ({
+    at,
+    account: 'isp' + XSS,
+    leg: 'upstream' as const,
+    peer: 'pop.isp.test:995',
+    peer_label: 'pop.isp.test:995 (' + XSS + '\u202E)',
+    policy: 'balanced',
+    candidate: 'strict',
+    code: 'MS_ERR_UPSTREAM_POLICY',
+    rule: 'sha1-handshake-signature',
+    explanation: 'server signs the handshake with SHA-1; ' + XSS,
+    admit: '- {host: pop.isp.test, allow: [sha1-handshake-signature], until: 2027-03-01}',
+  });
+
+  it('policy report: would-refuse peers with counts and dates, exception uses and the removable ones, as text', () => {
+    const r = buildPolicyReport({
+      config: cfg,
+      wouldRefuse: [refusal('2026-11-30T08:00:00.000Z'), refusal('2026-12-01T09:30:12.000Z')],
+      uses: [
+        {
+          exception: 'pop.isp.test: sha1-handshake-signature until 2026-12-13',
+          uses: 312,
+          first_used: '2026-11-02T00:00:00.000Z',
+          last_used: '2026-12-01T09:30:12.000Z',
+        },
+      ],
+      since: new Date(now.getTime() - 7 * 86_400_000),
+      now,
+    });
+    const w = walk(policyReportView(r));
+    const t = w.text.join('');
+    assert.match(t, /Candidate: upstream 'strict'/);
+    assert.ok(t.includes(XSS + '22026-11-30 08:00:002026-12-01 09:30:12'), 'accounts, seen twice, first and last seen');
+    assert.ok(t.includes('isp' + XSS), 'account as text');
+    assert.ok(
+      t.includes('pop.isp.test:995 (' + XSS + '<U+202E>)'),
+      'the peer label shown with the bidi override visible',
+    );
+    assert.ok(t.includes('server signs the handshake with SHA-1; ' + XSS), 'the explanation');
+    assert.ok(t.includes('allow: [sha1-handshake-signature], until: 2027-03-01'), 'the exception it would need');
+    assert.match(
+      t,
+      /sha1-handshake-signature: used 312 time\(s\), last used 2026-12-01 09:30:12, expires in 12 day\(s\)/,
+    );
+    assert.match(t, /tls1\.1: never used — removable; expires in 61 day\(s\)/);
+    assert.ok(!w.props.has('dangerouslySetInnerHTML'));
+
+    const none = textOf(policyReportView({ ...r, peers: [], candidate: { client: null, upstream: null } }));
+    assert.match(none, /No policy\.candidate is set/);
+    const earlier = textOf(policyReportView({ ...r, candidate: { client: null, upstream: null } }));
+    assert.match(earlier, /No policy\.candidate is set:\s*these were recorded under an earlier one/);
+    const quiet = textOf(policyReportView({ ...r, peers: [] }));
+    assert.match(quiet, /would have refused nothing seen/);
+    assert.match(textOf(policyReportView({ ...r, peers: [], recorded: false })), /Nothing recorded yet/);
+  });
+
+  it('interceptions: original destination, the name verified and its source, and the decision', () => {
+    const base = {
+      at: '2026-12-01T09:30:12.000Z',
+      clientAddress: '127.0.0.1:50000',
+      protocol: 'imap',
+      tlsMode: 'implicit',
+      sni: null,
+    };
+    const w = walk(
+      interceptionsView([
+        {
+          ...base,
+          connectionId: 'c1',
+          originalDestination: '127.0.0.9:993',
+          name: 'imap.example' + XSS,
+          nameSource: 'sni',
+          decision: 'intercept',
+          reason: null,
+        },
+        {
+          ...base,
+          connectionId: 'c2',
+          originalDestination: '127.0.0.9:995',
+          name: 'pop.example',
+          nameSource: 'hosts',
+          decision: 'passthrough',
+          reason: 'bank.example is in intercept.passthrough',
+        },
+        {
+          ...base,
+          connectionId: 'c3',
+          originalDestination: '127.0.0.9:143\u202E',
+          name: null,
+          nameSource: null,
+          decision: 'refuse',
+          reason: 'no name: ' + XSS,
+        },
+      ]),
+    );
+    const t = w.text.join('');
+    assert.match(t, /127\.0\.0\.9:993/);
+    assert.ok(t.includes('imap.example' + XSS + ' (from SNI)'));
+    assert.match(t, /pop\.example \(from hosts\)/);
+    assert.match(t, /intercepted/);
+    assert.match(t, /relayed untouched: bank\.example is in intercept\.passthrough/);
+    assert.ok(t.includes('127.0.0.9:143<U+202E>'));
+    assert.ok(t.includes('refused: no name: ' + XSS));
+    assert.ok(!w.props.has('dangerouslySetInnerHTML'));
+    assert.match(textOf(interceptionsView([])), /No intercepted connection recorded/);
   });
 });
