@@ -1,7 +1,8 @@
 // Server-sent events for the Now page. One listener on the shield's LiveHub fans out to every open page. Session
 // changes are coalesced (the latest state of each session, sent every COALESCE_MS), so a burst of messages costs
-// the mail path a Map.set each, not a JSON encoding and a socket write per page; byte counts go out once a second
-// while a page is open (read from the connections when asked, never counted per chunk).
+// the mail path a Map.set each, not a JSON encoding and a socket write per page; once a second, while a page is
+// open, the whole picture is sent again if it moved (byte counts are read from the connections when asked, never
+// counted per chunk).
 import type { FastifyInstance } from 'fastify';
 import type { LiveEvent, LiveHub, LiveSession } from '../io/live.js';
 
@@ -30,13 +31,25 @@ export function registerLive(app: FastifyInstance, hub: LiveHub): { close(): voi
     flushTimer ??= setTimeout(flush, COALESCE_MS);
   };
   let timer: NodeJS.Timeout | null = null;
-  let lastBytes = '';
+  let lastTick = '';
+  // Once a second the whole picture goes out again when anything in it moved (bytes, state, either leg's TLS).
+  // Besides the byte counts, this heals a page that missed a session change (e.g. one emitted while its event
+  // stream was being re-opened): it is never wrong for longer than a tick.
   const tick = () => {
-    const bytes = hub.sessions().map((s) => [s.id, s.bytesFromClient, s.bytesFromUpstream, s.state]);
-    const key = JSON.stringify(bytes);
-    if (key === lastBytes) return;
-    lastBytes = key;
-    for (const c of clients) send(c, 'bytes', bytes);
+    const sessions = hub.sessions();
+    const key = JSON.stringify(
+      sessions.map((s) => [
+        s.id,
+        s.bytesFromClient,
+        s.bytesFromUpstream,
+        s.state,
+        s.clientTls?.version ?? null,
+        s.upstreamTls?.version ?? null,
+      ]),
+    );
+    if (key === lastTick) return;
+    lastTick = key;
+    for (const c of clients) send(c, 'snapshot', sessions);
   };
   const sync = () => {
     if (clients.size > 0 && !timer) {
@@ -47,7 +60,7 @@ export function registerLive(app: FastifyInstance, hub: LiveHub): { close(): voi
       hub.off('event', onEvent);
       clearInterval(timer);
       timer = null;
-      lastBytes = '';
+      lastTick = '';
       if (flushTimer) clearTimeout(flushTimer);
       flushTimer = null;
       pending.clear();

@@ -82,23 +82,16 @@ function NowPage(): VNode {
   const [, setTick] = useState(0);
   useEffect(() => {
     const es = new browser.EventSource('/api/live');
-    es.addEventListener('snapshot', (e) => setSessions(JSON.parse(e.data) as LiveSession[]));
+    es.addEventListener('snapshot', (e) => {
+      setSessions(JSON.parse(e.data) as LiveSession[]);
+      // The "for" column counts from each session's start: a new picture is also a new now.
+      setTick((t) => t + 1);
+    });
     es.addEventListener('session', (e) => {
       const s = JSON.parse(e.data) as LiveSession;
       setSessions((list) =>
         s.state === 'closed' ? list.filter((x) => x.id !== s.id) : [...list.filter((x) => x.id !== s.id), s],
       );
-    });
-    es.addEventListener('bytes', (e) => {
-      const rows = JSON.parse(e.data) as [string, number, number, LiveSession['state']][];
-      const by = new Map(rows.map((r) => [r[0], r]));
-      setSessions((list) =>
-        list.map((s) => {
-          const r = by.get(s.id);
-          return r ? { ...s, bytesFromClient: r[1], bytesFromUpstream: r[2], state: r[3] } : s;
-        }),
-      );
-      setTick((t) => t + 1);
     });
     return () => es.close();
   }, []);
