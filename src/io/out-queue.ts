@@ -64,6 +64,10 @@ export class OutQueue {
     void this.pump();
   }
 
+  /**
+   * Queues a streamed source. Its chunks are written one at a time: the next is requested only after the socket's
+   * write callback for the previous one, so a source may hand out the same buffer again (see `putWhole`).
+   */
   stream(source: () => AsyncIterable<Buffer>): void {
     this.items.push(source);
     void this.pump();
@@ -100,7 +104,7 @@ export class OutQueue {
           this.queued -= item.length;
           await this.put(sock, item);
         } else if (typeof item === 'function') {
-          for await (const chunk of item()) await this.put(sock, chunk);
+          for await (const chunk of item()) await this.putWhole(sock, chunk);
         } else {
           sock.end();
         }
@@ -131,6 +135,28 @@ export class OutQueue {
       };
       sock.on('drain', done);
       sock.on('close', done);
+    });
+  }
+
+  /**
+   * Writes a streamed chunk and resolves once the socket is done with it (its write callback), so the source is
+   * asked for its next chunk only then and may reuse one buffer (Spool.readReusing). Large chunks waited for 'drain'
+   * before as well, so this costs a fast peer nothing; a slow one just holds one chunk, never a growing pile.
+   */
+  private putWhole(sock: Duplex, chunk: Buffer): Promise<void> {
+    if (sock.destroyed || sock.writableEnded) return Promise.resolve();
+    this.bytes += chunk.length;
+    return new Promise((resolve) => {
+      const done = () => {
+        sock.off('close', done);
+        this.checkLevel();
+        resolve();
+      };
+      // A destroyed socket calls back with an error, and 'close' covers one that never calls back; a failed write
+      // is the socket's 'error' (the connection closes), so both only end the wait.
+      sock.once('close', done);
+      sock.write(chunk, done);
+      this.checkLevel();
     });
   }
 
