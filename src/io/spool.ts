@@ -184,7 +184,7 @@ export class Spool {
     try {
       const buf = Buffer.allocUnsafe(chunkBytes);
       // Each round reads at least one byte or ends: bounded by the file's size.
-      for (let pos = 0; ; ) {
+      for (let pos = 0; ;) {
         const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
         if (bytesRead === 0) return;
         pos += bytesRead;
