@@ -525,6 +525,8 @@ export class Connection implements LiveSource {
     const framing = c.framing;
     const prefix = c.prefix;
     const suffix = c.suffix;
+    // A capture is sent after its verdict, so complete; reading and queueing follow this one flag either way.
+    const reusesBuffer = !replaced && cap.spool.onDisk;
     this.queues[c.to].stream(
       async function* (this: Connection) {
         try {
@@ -532,8 +534,9 @@ export class Connection implements LiveSource {
           const out = (b: Buffer) => (stuffer ? stuffer.push(b) : b);
           if (prefix) yield out(prefix);
           if (replaced) yield out(replaced);
-          // One reused read buffer: the queue asks for the next chunk only once the socket has written this one.
-          else for await (const chunk of cap.spool.readReusing()) yield out(chunk);
+          // A spooled message is read through one reused buffer: the queue asks for the next chunk only once the
+          // socket has written this one (reusesBuffer). One in memory goes out as the chunks it arrived in.
+          else for await (const chunk of reusesBuffer ? cap.spool.readReusing() : cap.spool.read()) yield out(chunk);
           if (stuffer) yield stuffer.end();
           if (suffix) yield suffix;
         } finally {
@@ -541,6 +544,7 @@ export class Connection implements LiveSource {
           this.maybeDiscard(c.id, cap);
         }
       }.bind(this),
+      { reusesBuffer },
     );
   }
 

@@ -68,14 +68,17 @@ test('a streamed source may reuse one buffer: the next chunk is asked for only a
   const scratch = Buffer.alloc(chunk);
   const expected = createHash('sha256');
   let pulls = 0;
-  q.stream(async function* () {
-    for (let i = 0; i < count; i++) {
-      scratch.fill(i % 251);
-      expected.update(scratch);
-      pulls++;
-      yield scratch; // the same memory every time, as Spool.readReusing hands it out
-    }
-  });
+  q.stream(
+    async function* () {
+      for (let i = 0; i < count; i++) {
+        scratch.fill(i % 251);
+        expected.update(scratch);
+        pulls++;
+        yield scratch; // the same memory every time, as Spool.readReusing hands it out
+      }
+    },
+    { reusesBuffer: true },
+  );
   q.end();
   await full;
   const got = createHash('sha256');

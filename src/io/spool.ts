@@ -126,6 +126,11 @@ export class Spool {
     this.writing = this.flushing;
   }
 
+  /** The content is (being) written to a file: `readReusing` then hands out views of one reused buffer. */
+  get onDisk(): boolean {
+    return this.path !== null;
+  }
+
   /** Bytes received but not yet written to the spool file. */
   get backlog(): number {
     return this.pendingBytes;
