@@ -7,7 +7,7 @@
 // reading the *other* leg in between, so the bytes stay in the kernel and on the sender, not in our heap.
 import type { Duplex } from 'node:stream';
 
-type Item = Buffer | (() => AsyncIterable<Buffer>) | { end: true };
+type Item = Buffer | { source: () => AsyncIterable<Buffer>; reusesBuffer: boolean } | { end: true };
 
 export interface Pressure {
   high: number;
@@ -64,8 +64,14 @@ export class OutQueue {
     void this.pump();
   }
 
-  stream(source: () => AsyncIterable<Buffer>): void {
-    this.items.push(source);
+  /**
+   * Queues a streamed source, pulled as the socket drains. With `reusesBuffer` each chunk is written alone and the
+   * next is requested only after the socket's write callback for it, so the source may hand out the same memory
+   * again (Spool.readReusing; see `putWhole`). Without it, small chunks go out back to back (a message kept in
+   * memory arrives in socket-sized pieces, and a callback per piece costs an event-loop turn each: bench W1).
+   */
+  stream(source: () => AsyncIterable<Buffer>, opts: { reusesBuffer?: boolean } = {}): void {
+    this.items.push({ source, reusesBuffer: opts.reusesBuffer === true });
     void this.pump();
   }
 
@@ -99,8 +105,9 @@ export class OutQueue {
         if (Buffer.isBuffer(item)) {
           this.queued -= item.length;
           await this.put(sock, item);
-        } else if (typeof item === 'function') {
-          for await (const chunk of item()) await this.put(sock, chunk);
+        } else if ('source' in item) {
+          const put = item.reusesBuffer ? this.putWhole.bind(this) : this.put.bind(this);
+          for await (const chunk of item.source()) await put(sock, chunk);
         } else {
           sock.end();
         }
@@ -131,6 +138,28 @@ export class OutQueue {
       };
       sock.on('drain', done);
       sock.on('close', done);
+    });
+  }
+
+  /**
+   * Writes a streamed chunk and resolves once the socket is done with it (its write callback), so the source is
+   * asked for its next chunk only then and may reuse one buffer (Spool.readReusing). Chunks of a spool file's read
+   * size waited for 'drain' anyway, so this costs a fast peer nothing; a slow one just holds one chunk.
+   */
+  private putWhole(sock: Duplex, chunk: Buffer): Promise<void> {
+    if (sock.destroyed || sock.writableEnded) return Promise.resolve();
+    this.bytes += chunk.length;
+    return new Promise((resolve) => {
+      const done = () => {
+        sock.off('close', done);
+        this.checkLevel();
+        resolve();
+      };
+      // A destroyed socket calls back with an error, and 'close' covers one that never calls back; a failed write
+      // is the socket's 'error' (the connection closes), so both only end the wait.
+      sock.once('close', done);
+      sock.write(chunk, done);
+      this.checkLevel();
     });
   }
 
