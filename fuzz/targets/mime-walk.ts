@@ -1,4 +1,4 @@
-// The MIME walk (mailparser underneath): every part of a hostile message. The walk must finish, visit each part once,
+// The MIME walk (mailsplit underneath): every part of a hostile message. The walk must finish, visit each part once,
 // and see the same parts whether the message is in memory or spooled to a file.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

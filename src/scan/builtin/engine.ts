@@ -3,7 +3,8 @@
 // Parts are streamed through the checks (content.ts); only zips and OLE files are kept whole, as those checks need.
 import type { Config } from '../../core/config.js';
 import type { Engine, ScanInput } from '../engine.js';
-import { UnscannableMessage, walkMime, type MimePart, type StructureLimits } from '../mime-walk.js';
+import { UnscannableMessage, walkReadable, type MimePart, type StructureLimits } from '../mime-walk.js';
+import { openSource } from '../source.js';
 import type { Verdict } from '../types.js';
 import { ArchiveBomb, walkZip, type ArchiveBudget, type ArchiveLimits } from './archive.js';
 import { factsOfBuffer, factsOfStream, wholeBuffer, type ContentFacts } from './content.js';
@@ -40,6 +41,16 @@ export class BuiltinEngine implements Engine {
   }
 
   async scan(input: ScanInput): Promise<Verdict> {
+    const stream = openSource(input.source);
+    try {
+      return await this.scanChunks(stream);
+    } finally {
+      stream.destroy();
+    }
+  }
+
+  /** Scans a message given as chunks in order, however it is cut: the same verdict as for the whole buffer. */
+  async scanChunks(chunks: AsyncIterable<Buffer | Uint8Array>): Promise<Verdict> {
     try {
       this.hashes.refresh();
     } catch (e) {
@@ -48,8 +59,8 @@ export class BuiltinEngine implements Engine {
     const budget: ArchiveBudget = { entries: 0, expanded: 0 };
     let found: Verdict | undefined;
     try {
-      await walkMime(
-        input.source,
+      await walkReadable(
+        chunks,
         async (part) => {
           found = await this.scanPart(part, budget);
           return found ? 'stop' : 'continue';
@@ -183,6 +194,6 @@ export function unscannableVerdict(e: UnscannableMessage): Verdict {
 /** How a part is named to users: its file name when it has one. */
 function labelOf(part: MimePart): string {
   if (part.filenames.length > 0) return displayName(part.filenames[0]!);
-  if (part.id.endsWith('text')) return 'the message text';
+  if (part.role === 'text') return 'the message text';
   return `part ${part.id} (${part.contentType})`;
 }
