@@ -7,16 +7,17 @@ import { defaultConfig } from '../src/core/config.js';
 import { BuiltinEngine } from '../src/scan/builtin/engine.js';
 import type { Verdict } from '../src/scan/types.js';
 import { deeplyNested, manySiblings, peExecutable, zip } from './fixtures/mime.js';
-import { eicar } from './fixtures/util.js';
+import { eicar, tmpDir } from './fixtures/util.js';
+import { join } from 'node:path';
+import { scanFiles } from '../src/io/scan-files.js';
 
 function engine(): BuiltinEngine {
   const c = defaultConfig();
   const b = c.scan.builtin;
-  return new BuiltinEngine({
-    rules: b.rules,
-    archive: b.archive,
-    structure: { ...c.limits, maxMimeParts: 40, maxMimeDepth: 6 },
-  });
+  return new BuiltinEngine(
+    { rules: b.rules, archive: b.archive, structure: { ...c.limits, maxMimeParts: 40, maxMimeDepth: 6 } },
+    scanFiles(join(tmpDir(), 'tmp')),
+  );
 }
 
 function whole(e: BuiltinEngine, msg: Buffer): Promise<Verdict> {
