@@ -299,7 +299,7 @@ export class MimeWalker {
 
 /** Feeds a readable through a walker; stops reading once a visitor said stop. */
 export async function walkReadable(
-  input: Readable | AsyncIterable<Buffer | Uint8Array>,
+  input: Readable | AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer>,
   visit: PartVisitor,
   opts: WalkOptions,
   place?: WalkPlace,

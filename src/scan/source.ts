@@ -24,16 +24,23 @@ export function sourceOf(msg: CapturedMessage, reader: SpoolReader): MessageSour
   throw new ShieldError('MS_ERR_INTERNAL', 'captured message has neither bytes nor a spool path');
 }
 
+/** An in-memory message in slices, without copying. */
+export function* slicesOf(buf: Buffer): Generator<Buffer> {
+  for (let off = 0; off < buf.length; off += SLICE) yield buf.subarray(off, Math.min(buf.length, off + SLICE));
+}
+
 /** A stream of the message bytes; in-memory buffers are sliced without copying. */
 export function openSource(src: MessageSource): Readable {
   if ('path' in src) return src.reader.stream(src.path, SLICE);
-  const buf = src.bytes;
-  return Readable.from(
-    (function* () {
-      for (let off = 0; off < buf.length; off += SLICE) yield buf.subarray(off, Math.min(buf.length, off + SLICE));
-    })(),
-    { objectMode: false },
-  );
+  return Readable.from(slicesOf(src.bytes), { objectMode: false });
+}
+
+/**
+ * The message bytes in order, as cheaply as they can be had: an in-memory message is iterated directly (a stream
+ * per message costs more than scanning a small one), a spooled one is streamed.
+ */
+export function chunksOf(src: MessageSource): Iterable<Buffer> | Readable {
+  return 'bytes' in src ? slicesOf(src.bytes) : openSource(src);
 }
 
 /** The first `max` bytes (or fewer), for header reading. */

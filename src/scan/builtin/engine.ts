@@ -4,7 +4,8 @@
 import type { Config } from '../../core/config.js';
 import type { Engine, ScanInput } from '../engine.js';
 import { UnscannableMessage, walkReadable, type MimePart, type StructureLimits } from '../mime-walk.js';
-import { openSource } from '../source.js';
+import { Readable } from 'node:stream';
+import { chunksOf } from '../source.js';
 import type { Verdict } from '../types.js';
 import { ArchiveBomb, walkZip, type ArchiveBudget, type ArchiveLimits } from './archive.js';
 import { factsOfBuffer, factsOfStream, wholeBuffer, type ContentFacts } from './content.js';
@@ -45,16 +46,16 @@ export class BuiltinEngine implements Engine {
   }
 
   async scan(input: ScanInput): Promise<Verdict> {
-    const stream = openSource(input.source);
+    const chunks = chunksOf(input.source);
     try {
-      return await this.scanChunks(stream);
+      return await this.scanChunks(chunks);
     } finally {
-      stream.destroy();
+      if (chunks instanceof Readable) chunks.destroy();
     }
   }
 
   /** Scans a message given as chunks in order, however it is cut: the same verdict as for the whole buffer. */
-  async scanChunks(chunks: AsyncIterable<Buffer | Uint8Array>): Promise<Verdict> {
+  async scanChunks(chunks: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer>): Promise<Verdict> {
     try {
       await this.hashes.refresh();
     } catch (e) {
