@@ -2,7 +2,8 @@
 // shaped on the upstream ports, then the W1 and W3a shapes against every target. Writes the rows as JSON to argv[2].
 import { writeFileSync } from 'node:fs';
 import { startEnv } from './env.js';
-import { shapeUpstreamPorts, type NetemRowJson } from './netem.js';
+import { startDelayLine, type DelayLine } from './delay-line.js';
+import { netemWorks, shapeUpstreamPorts, SHAPING, SHAPING_FALLBACK, type NetemRowJson } from './netem.js';
 import { makePlan, type Plan } from './plan.js';
 import { runThroughput } from './throughput.js';
 
@@ -22,15 +23,30 @@ async function main(): Promise<void> {
     w8: { ...base.w8, size: small },
   };
   const log = (s: string) => process.stderr.write(`${s}\n`);
-  const env = await startEnv(plan, log);
+  const netem = netemWorks();
+  const lines: DelayLine[] = [];
+  const env = await startEnv(
+    plan,
+    log,
+    netem
+      ? undefined
+      : async (real) => {
+          const [pop3, imap, smtp] = await Promise.all(
+            [real.pop3, real.imap, real.smtp].map((p) => startDelayLine(p, 10, 100e6)),
+          );
+          lines.push(pop3!, imap!, smtp!);
+          return { pop3: pop3!.port, imap: imap!.port, smtp: smtp!.port };
+        },
+  );
   try {
     const ports = [env.dovecot.pop3sPort, env.dovecot.imapsPort, env.postfix.smtpsPort];
-    shapeUpstreamPorts(ports);
+    if (netem) shapeUpstreamPorts(ports);
     const rows = await runThroughput(env, log, (id) => id === 'W1' || id === 'W3a');
     const json: NetemRowJson[] = rows.map((r) => ({ ...r, results: [...r.results] }));
-    writeFileSync(out, JSON.stringify({ rows: json, ports }));
+    writeFileSync(out, JSON.stringify({ rows: json, ports, shaping: netem ? SHAPING : SHAPING_FALLBACK }));
   } finally {
     await env.stop();
+    await Promise.all(lines.map((l) => l.close()));
   }
 }
 

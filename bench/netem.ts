@@ -40,6 +40,21 @@ export function netemUnavailable(): string | false {
 }
 
 export const SHAPING = 'netem delay 10ms rate 100mbit, each way, on packets to or from an upstream port';
+export const SHAPING_FALLBACK =
+  'this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM not set; prio is missing too), so a userspace delay line ' +
+  '(bench/delay-line.ts) sits in front of each upstream instead: every chunk leaves 10 ms after it arrived, each ' +
+  'direction paced at 100 Mbit/s; every path, direct included, goes through it';
+
+/** Whether `tc … netem` can be used here (run inside the namespace: it adds a qdisc to lo and removes it). */
+export function netemWorks(): boolean {
+  try {
+    execFileSync('tc', ['qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms'], { stdio: 'ignore' });
+    execFileSync('tc', ['qdisc', 'del', 'dev', 'lo', 'root'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Runs inside the namespace: shapes `lo` so that only traffic to or from `ports` is delayed. A prio qdisc sends
@@ -112,10 +127,10 @@ export async function runNetem(quick: boolean, log: (s: string) => void): Promis
     child.stderr.on('data', (d: Buffer) => log(`[w10] ${d.toString().trimEnd()}`));
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     if (code !== 0) throw new Error(`the W10 run in namespace ${name} exited with ${code}`);
-    const r = JSON.parse(readFileSync(out, 'utf8')) as { rows: NetemRowJson[]; ports: number[] };
+    const r = JSON.parse(readFileSync(out, 'utf8')) as { rows: NetemRowJson[]; ports: number[]; shaping: string };
     return {
       rows: r.rows.map((x) => ({ ...x, results: new Map(x.results) })),
-      shaping: SHAPING,
+      shaping: r.shaping,
       ports: r.ports,
     };
   } finally {

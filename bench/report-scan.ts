@@ -94,7 +94,7 @@ function netemSection(n: NetemResult | Skip | { error: string }): string {
   const rows = n.rows.map((row) => `### W10 ${row.id}: ${row.title}\n\n${timedTable(row)}`);
   return (
     head +
-    `Loopback only, in a namespace the run creates (\`ip netns add\`); \`tc\` on its \`lo\`: ${n.shaping} ` +
+    `Loopback only, in a namespace the run creates (\`ip netns add\`); the upstream hop: ${n.shaping} ` +
     `(ports ${n.ports.join(', ')}: Dovecot POP3S/IMAPS, Postfix SMTPS). The client → relay hop is not shaped.\n\n` +
     rows.join('\n\n')
   );

@@ -91,12 +91,13 @@ async function main(): Promise<void> {
   };
 
   log(`mode ${plan.mode}`);
-  const env: Env = await startEnv(plan, log);
+  // W10 brings its own environment: an --only=W10 run starts no other.
+  const env: Env | null = only && only.every((w) => w === 'W10') ? null : await startEnv(plan, log);
   const report: RunReport = {
     plan,
     date: new Date(),
     machine: machine(),
-    notes: [...NOTES, ...(env.mitmSkip ? [`mitmproxy: ${env.mitmSkip}.`] : [])],
+    notes: [...NOTES, ...(env?.mitmSkip ? [`mitmproxy: ${env.mitmSkip}.`] : [])],
     throughput: [],
     setup: [],
     idle: null,
@@ -109,7 +110,7 @@ async function main(): Promise<void> {
     failures,
     elapsedMs: 0,
   };
-  try {
+  const runMain = async (env: Env): Promise<void> => {
     if (['W1', 'W2', 'W3', 'W4'].some(want)) {
       const rows = await guard('W1-W4', () => runThroughput(env, log, (id) => want(id) || want(id.slice(0, 2))));
       if (rows && !('error' in rows)) report.throughput = rows;
@@ -146,8 +147,11 @@ async function main(): Promise<void> {
       log('W12: quarantine write, durable vs not');
       report.quarantine = await guard('W12', () => runQuarantine(quick));
     }
+  };
+  try {
+    if (env) await runMain(env);
   } finally {
-    await env.stop();
+    await env?.stop();
   }
   // Its own environment, in its own namespace: after the main one is stopped, so the two do not share the cores.
   if (want('W10')) {
