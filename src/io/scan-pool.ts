@@ -26,6 +26,7 @@ export interface PoolOptions {
 }
 
 const ENGINE = 'builtin';
+const YOUNG_GENERATION_MB = 8;
 
 export function poolSize(workers: 'auto' | number): number {
   return workers === 'auto' ? Math.max(1, availableParallelism() - 1) : workers;
@@ -49,6 +50,10 @@ export class PooledBuiltinEngine implements Engine {
             maxThreads: size,
             // Scans wait for a worker rather than being refused: a burst of fetched mail queues, as it did in-process.
             maxQueue: Infinity,
+            // A scan makes garbage at line rate (a slice per line, a decoded chunk per write). A small young
+            // generation collects it sooner, so a 50 MB message does not grow the process by V8's default nursery
+            // per worker (issue 12: RSS growth for one large download must stay < 64 MB).
+            resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
           });
   }
 
