@@ -1,6 +1,6 @@
 // Wires the scan pipeline (src/scan/pipeline.ts) to the world: the engines (the builtin one behind its worker pool,
 // clamd over its socket), the quarantine and release list in the store, the detection log, and the file port.
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { Config } from '../core/config.js';
 import { ShieldError } from '../core/errors.js';
@@ -68,6 +68,8 @@ export function createEngines(deps: ScanSetup): Engine[] {
 
 export function createScanPipeline(deps: ScanSetup): ScanPipeline<Quarantine> {
   const now = deps.now ?? (() => new Date());
+  // Temp files belong to a running scan; any found now were left by a crash.
+  rmSync(scanTempDir(deps.dataDir), { recursive: true, force: true });
   const insert = deps.db.prepare(
     `INSERT INTO detections (at, account, protocol, direction, kind, engine, name, part, quarantine_id, connection_id)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

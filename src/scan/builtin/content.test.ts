@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -12,7 +12,8 @@ import { factsOfBuffer, factsOfStream, HEAD_BYTES } from './content.js';
 import { eicarNeedle } from './eicar.js';
 
 // Temp files go where the shield's own would: a private folder, here a throwaway one.
-const files = scanFiles(join(mkdtempSync(join(tmpdir(), 'mailshield-content-')), 'tmp'));
+const tempDir = join(mkdtempSync(join(tmpdir(), 'mailshield-content-')), 'tmp');
+const files = scanFiles(tempDir);
 
 function chunks(buf: Buffer, cuts: number[]): Readable {
   const parts: Buffer[] = [];
@@ -81,7 +82,7 @@ function storedZip(name: string, content: Buffer): Buffer {
   return Buffer.concat([local, n, data, central, n, end]);
 }
 
-test('a zip is kept: in memory under the limit, in a temp file over it, which dispose removes', async () => {
+test('a zip is kept: in memory under the limit, in a private temp file (0600, in the given folder) over it, which dispose removes', async () => {
   const z = storedZip('inner.txt', Buffer.from('hello from inside'));
   const small = await factsOfStream(chunks(z, [2, 3]), false, files);
   assert.equal(small.whole?.kind, 'buffer');
@@ -91,6 +92,9 @@ test('a zip is kept: in memory under the limit, in a temp file over it, which di
   assert.equal(big.whole?.kind, 'file');
   if (big.whole?.kind !== 'file') return;
   assert.equal(big.whole.size, z.length);
+  assert.ok(big.whole.path.startsWith(tempDir + '/'), big.whole.path);
+  assert.equal(statSync(big.whole.path).mode & 0o777, 0o600);
+  assert.equal(statSync(tempDir).mode & 0o777, 0o700);
   const seen: string[] = [];
   await walkZip(
     { path: big.whole.path, size: big.whole.size, files },
