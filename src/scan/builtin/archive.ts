@@ -102,7 +102,7 @@ class CheckedFileReader extends yauzl.RandomAccessReader {
     callback: (err: Error | null, bytesRead?: number) => void,
   ): void {
     const bad = this.closed ? new Error('zip read after close') : this.outside(position, position + length);
-    if (bad) return void setImmediate(() => callback(bad));
+    if (bad) return void queueMicrotask(() => callback(bad));
     this.file.read(buffer, offset, length, position).then(
       (n) => callback(null, n),
       (err: Error) => callback(err),
@@ -113,7 +113,7 @@ class CheckedFileReader extends yauzl.RandomAccessReader {
     const bad = this.closed ? new Error('zip read after close') : this.outside(start, end);
     if (!bad) return rangeStream(this.file, start, end);
     const s = new PassThrough();
-    setImmediate(() => s.destroy(bad));
+    queueMicrotask(() => s.destroy(bad));
     return s;
   }
 
@@ -122,7 +122,7 @@ class CheckedFileReader extends yauzl.RandomAccessReader {
   override close(callback: (err: Error | null) => void): void {
     // yauzl's reference count can reach zero twice when an entry's stream fails (its filter unrefs on error and on
     // destroy): close the fd once, so a recycled fd number is never closed under someone else.
-    if (this.closed) return void setImmediate(() => callback(null));
+    if (this.closed) return void queueMicrotask(() => callback(null));
     this.closed = true;
     this.file.close().then(
       () => callback(null),
