@@ -60,7 +60,19 @@ export function shieldAccount(name: string, protocol: Exclude<Proto, 'fake'>, po
   };
 }
 
-export async function startEnv(plan: Plan, log: (s: string) => void): Promise<Env> {
+/**
+ * `upstreamVia` (W10) puts something between every path and the real upstreams: it gets the servers' ports once they
+ * listen and returns the ports everyone connects to instead (the direct path included).
+ */
+export async function startEnv(
+  plan: Plan,
+  log: (s: string) => void,
+  upstreamVia?: (ports: {
+    pop3: number;
+    imap: number;
+    smtp: number;
+  }) => Promise<{ pop3: number; imap: number; smtp: number }>,
+): Promise<Env> {
   const pki = testPki();
   const caPem = readFileSync(pki.caCert, 'utf8');
   log('starting Dovecot and Postfix');
@@ -75,11 +87,13 @@ export async function startEnv(plan: Plan, log: (s: string) => void): Promise<En
   dovecot.deliver('w3p', mimeMessage(plan.w3.partialSize, 'w3p'));
   dovecot.deliver('w8', mimeMessage(plan.w8.size, 'w8'));
 
+  const real = { pop3: dovecot.pop3sPort, imap: dovecot.imapsPort, smtp: postfix.smtpsPort };
+  const up = upstreamVia ? await upstreamVia(real) : real;
   log('starting the shield (scan on, scan off) and peers');
   const accounts = [
-    shieldAccount('pop3', 'pop3', dovecot.pop3sPort, pki.caCert),
-    shieldAccount('imap', 'imap', dovecot.imapsPort, pki.caCert),
-    shieldAccount('smtp', 'smtp', postfix.smtpsPort, pki.caCert),
+    shieldAccount('pop3', 'pop3', up.pop3, pki.caCert),
+    shieldAccount('imap', 'imap', up.imap, pki.caCert),
+    shieldAccount('smtp', 'smtp', up.smtp, pki.caCert),
     shieldAccount('fake', 'imap', fake.port, pki.caCert),
   ];
   const [shield, noscan, candidate] = await Promise.all([
@@ -91,9 +105,9 @@ export async function startEnv(plan: Plan, log: (s: string) => void): Promise<En
     }),
   ]);
   const ups = [
-    { label: 'pop3', port: dovecot.pop3sPort },
-    { label: 'imap', port: dovecot.imapsPort },
-    { label: 'smtp', port: postfix.smtpsPort },
+    { label: 'pop3', port: up.pop3 },
+    { label: 'imap', port: up.imap },
+    { label: 'smtp', port: up.smtp },
     { label: 'fake', port: fake.port },
   ];
   const stunnel = await startStunnel(ups, { cert: pki.crt.ec, key: pki.key.ec, caCert: pki.caCert, caPem });
@@ -108,7 +122,7 @@ export async function startEnv(plan: Plan, log: (s: string) => void): Promise<En
   const target = (t: Target, p: Proto): TlsTarget | Skip => {
     switch (t) {
       case 'direct': {
-        const port = { pop3: dovecot.pop3sPort, imap: dovecot.imapsPort, smtp: postfix.smtpsPort, fake: fake.port }[p];
+        const port = { ...up, fake: fake.port }[p];
         return { port, servername: 'mail.test', ca: caPem };
       }
       case 'shield':

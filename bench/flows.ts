@@ -61,7 +61,7 @@ function throttle(w: Wire, bytesPerSec: number): void {
   });
 }
 
-async function imapLogin(t: TlsTarget, l: Login, mailbox = 'INBOX'): Promise<Wire> {
+export async function imapLogin(t: TlsTarget, l: Login, mailbox = 'INBOX'): Promise<Wire> {
   const w = await Wire.connect(t);
   const greet = await w.line();
   if (!greet.startsWith('* OK')) throw new Error(`IMAP greeting: ${greet}`);
@@ -72,7 +72,7 @@ async function imapLogin(t: TlsTarget, l: Login, mailbox = 'INBOX'): Promise<Wir
   return w;
 }
 
-async function imapLogout(w: Wire): Promise<void> {
+export async function imapLogout(w: Wire): Promise<void> {
   try {
     w.write('z LOGOUT\r\n');
     await w.imap('z');

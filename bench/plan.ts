@@ -12,6 +12,8 @@ export interface Plan {
   w6: { sessions: number[]; noops: number };
   w7: { size: number; reps: number };
   w8: { size: number; reps: number };
+  /** Parallel 25 MB downloaders and downloads each, while 50 sessions NOOP. */
+  w9: { downloaders: number; rounds: number };
   mitmproxy: boolean;
 }
 
@@ -35,6 +37,7 @@ export function makePlan(quick: boolean): Plan {
       w6: { sessions: [500], noops: 50 },
       w7: { size: 4 * 1024 * 1024, reps: 3 },
       w8: { size: 20 * 1024 * 1024, reps: 1 },
+      w9: { downloaders: 1, rounds: 1 },
       mitmproxy: false,
     };
   return {
@@ -48,6 +51,7 @@ export function makePlan(quick: boolean): Plan {
     w6: { sessions: [2000, W6_TARGET], noops: 200 },
     w7: { size: 20 * 1024 * 1024, reps: 5 },
     w8: { size: 50 * 1024 * 1024, reps: 2 },
+    w9: { downloaders: 2, rounds: 3 },
     mitmproxy: true,
   };
 }

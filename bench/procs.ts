@@ -80,6 +80,10 @@ export interface ShieldProc {
   port(account: string): number;
   /** In-process view after a forced GC. */
   mem(): Promise<Extract<ChildMessage, { type: 'mem' }>>;
+  /** Restarts the child's event-loop delay histogram. */
+  eldReset(): void;
+  /** The child's event-loop delay since the last reset. */
+  eld(): Promise<Extract<ChildMessage, { type: 'eld' }>>;
   stop(): Promise<void>;
 }
 
@@ -134,6 +138,20 @@ export async function startShieldProc(
         };
         child.on('message', on);
         child.send({ type: 'mem' });
+      });
+    },
+    eldReset() {
+      child.send({ type: 'eld-reset' });
+    },
+    eld() {
+      return new Promise((resolve) => {
+        const on = (m: ChildMessage) => {
+          if (m.type !== 'eld') return;
+          child.off('message', on);
+          resolve(m);
+        };
+        child.on('message', on);
+        child.send({ type: 'eld' });
       });
     },
     async stop() {

@@ -10,8 +10,9 @@ import type { ScanResult } from './scan.js';
 import { SETUP_ROWS, type SetupResult } from './setup.js';
 import { fmtKB, fmtMB, fmtMBs, fmtMs, fmtRatio, median, quantile, type Samples, type Skip } from './stats.js';
 import type { TimedRow } from './throughput.js';
+import { scanSections, type ScanReport } from './report-scan.js';
 
-export interface RunReport {
+export interface RunReport extends ScanReport {
   plan: Plan;
   date: Date;
   machine: [string, string][];
@@ -37,19 +38,19 @@ const TARGET_LABEL: Record<Target, string> = {
 };
 
 const isSkip = (x: unknown): x is Skip => typeof x === 'object' && x !== null && 'skip' in x;
-const hasError = (x: unknown): x is { error: string } =>
+export const hasError = (x: unknown): x is { error: string } =>
   typeof x === 'object' && x !== null && typeof (x as { error?: unknown }).error === 'string';
 
-function table(head: string[], rows: string[][]): string {
+export function table(head: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
-function med(s: Samples | Skip | undefined): number {
+export function med(s: Samples | Skip | undefined): number {
   return !s || isSkip(s) || s.error || s.ms.length === 0 ? NaN : median(s.ms);
 }
 
-function timedTable(row: TimedRow): string {
+export function timedTable(row: TimedRow): string {
   const direct = med(row.results.get('direct'));
   const rows = [...row.results].map(([t, s]) => {
     if (isSkip(s)) return [TARGET_LABEL[t], `not run: ${s.skip}`, '', '', '', ''];
@@ -86,7 +87,7 @@ function setupTable(r: SetupResult): string {
   return table(['path', 'median ms', 'p90 ms', 'added vs direct (median)', 'n'], rows);
 }
 
-interface Check {
+export interface Check {
   workload: string;
   target: string;
   landed: string;
@@ -198,7 +199,7 @@ function checks(r: RunReport): Check[] {
 }
 
 /** A comparison with a missing number is not "missed": it is unknown. */
-function ok(cond: boolean, value: number): boolean | null {
+export function ok(cond: boolean, value: number): boolean | null {
   return Number.isFinite(value) ? cond : null;
 }
 
@@ -222,6 +223,8 @@ export function renderReport(r: RunReport): string {
         c.map((x) => [x.workload, x.target, x.landed, x.met === null ? 'n/a' : x.met ? 'yes' : 'no']),
       ),
   );
+  const scan = scanSections(r);
+  parts.push(scan.targets);
   for (const row of r.throughput) parts.push(`## ${row.id}: ${row.title}\n\n${timedTable(row)}`);
   for (const s of r.setup) parts.push(`## W5: ${s.title}\n\n${setupTable(s)}`);
   if (r.dashboard)
@@ -356,6 +359,7 @@ export function renderReport(r: RunReport): string {
     parts.push(s);
   }
   if (r.quarantine) parts.push(quarantineSection(r.quarantine));
+  parts.push(...scan.workloads);
   if (r.failures.length) parts.push('## Failures\n\n' + r.failures.map((f) => `- ${f}`).join('\n'));
   return parts.join('\n\n') + '\n';
 }

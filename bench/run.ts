@@ -7,11 +7,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runBystander } from './bystander.js';
 import { runDashboardOpen } from './dashboard.js';
 import { startEnv, type Env } from './env.js';
 import { runHeaderFetch } from './header-fetch.js';
 import { runIdle } from './idle.js';
 import { runMemory } from './memory.js';
+import { runNetem } from './netem.js';
 import { makePlan } from './plan.js';
 import { renderReport, type RunReport } from './report.js';
 import { runQuarantine } from './quarantine.js';
@@ -89,12 +91,13 @@ async function main(): Promise<void> {
   };
 
   log(`mode ${plan.mode}`);
-  const env: Env = await startEnv(plan, log);
+  // W10 brings its own environment: an --only=W10 run starts no other.
+  const env: Env | null = only && only.every((w) => w === 'W10') ? null : await startEnv(plan, log);
   const report: RunReport = {
     plan,
     date: new Date(),
     machine: machine(),
-    notes: [...NOTES, ...(env.mitmSkip ? [`mitmproxy: ${env.mitmSkip}.`] : [])],
+    notes: [...NOTES, ...(env?.mitmSkip ? [`mitmproxy: ${env.mitmSkip}.`] : [])],
     throughput: [],
     setup: [],
     idle: null,
@@ -102,10 +105,12 @@ async function main(): Promise<void> {
     memory: null,
     headers: null,
     quarantine: null,
+    bystander: null,
+    netem: null,
     failures,
     elapsedMs: 0,
   };
-  try {
+  const runMain = async (env: Env): Promise<void> => {
     if (['W1', 'W2', 'W3', 'W4'].some(want)) {
       const rows = await guard('W1-W4', () => runThroughput(env, log, (id) => want(id) || want(id.slice(0, 2))));
       if (rows && !('error' in rows)) report.throughput = rows;
@@ -133,13 +138,25 @@ async function main(): Promise<void> {
       log('W11: header fetch of every message, scan-ahead on and off');
       report.headers = await guard('W11', () => runHeaderFetch(env));
     }
+    if (want('W9')) {
+      log('W9: bystander latency during 25 MB downloads');
+      report.bystander = await guard('W9', () => runBystander(env, plan.w9.downloaders, plan.w9.rounds));
+    }
     if (want('W6')) report.idle = await guard('W6', () => runIdle(env, log));
     if (want('W12')) {
       log('W12: quarantine write, durable vs not');
       report.quarantine = await guard('W12', () => runQuarantine(quick));
     }
+  };
+  try {
+    if (env) await runMain(env);
   } finally {
-    await env.stop();
+    await env?.stop();
+  }
+  // Its own environment, in its own namespace: after the main one is stopped, so the two do not share the cores.
+  if (want('W10')) {
+    log('W10: realistic network (network namespace, netem on the upstream hop)');
+    report.netem = await guard('W10', () => runNetem(quick, log));
   }
 
   // A peer failing is its result; mailshield or the direct path failing is a crash.

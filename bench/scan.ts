@@ -3,7 +3,10 @@
 import { configSchema } from '../src/core/config.js';
 import { silentLogger } from '../src/core/logger.js';
 import { BuiltinEngine } from '../src/scan/builtin/engine.js';
-import { ClamdEngine } from '../src/scan/clamd.js';
+import { ClamdEngine } from '../src/io/clamd-engine.js';
+import { scanFiles } from '../src/io/scan-files.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Engine } from '../src/scan/engine.js';
 import { startClamd } from '../test/fixtures/clamd.js';
 import { hasCommand } from '../test/fixtures/util.js';
@@ -24,7 +27,10 @@ export async function runScan(plan: Plan): Promise<ScanResult> {
   const size = msg.length;
   const all = configSchema.parse({});
   const cfg = all.scan;
-  const builtin = new BuiltinEngine({ rules: cfg.builtin.rules, archive: cfg.builtin.archive, structure: all.limits });
+  const builtin = new BuiltinEngine(
+    { rules: cfg.builtin.rules, archive: cfg.builtin.archive, structure: all.limits },
+    scanFiles(join(tmpdir(), 'mailshield-bench-scan')),
+  );
   const clamd = hasCommand('clamd') ? await startClamd({ streamMaxLength: size + 1024 * 1024 }) : null;
   const clamEngine = clamd
     ? new ClamdEngine({

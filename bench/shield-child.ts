@@ -2,6 +2,7 @@
 // benchmark client's. Started by bench/procs.ts with a JSON file: { config, scanOff }. "Scanning off" is the
 // startShield scanner override that releases everything, so relay cost and scan cost can be told apart.
 import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { LoadedConfig } from '../src/cli/context.js';
 import { validateConfig } from '../src/core/config.js';
 import type { Logger } from '../src/core/logger.js';
@@ -23,7 +24,9 @@ export type ChildMessage =
       listeners: { account: string; port: number }[];
       dashboard: { port: number; token: string } | null;
     }
-  | { type: 'mem'; rss: number; heapUsed: number; external: number; arrayBuffers: number; connections: number };
+  | { type: 'mem'; rss: number; heapUsed: number; external: number; arrayBuffers: number; connections: number }
+  /** Event-loop delay since the last 'eld-reset' (perf_hooks.monitorEventLoopDelay), in ms. */
+  | { type: 'eld'; p50: number; p99: number; max: number };
 
 const releaseAll: Scanner = { scan: async () => ({ action: 'release', verdict: { kind: 'clean' } }) };
 
@@ -54,11 +57,19 @@ async function main(): Promise<void> {
   const shield = await startShield(loaded, { log, ...(spec.scanOff ? { scanner: releaseAll } : {}) });
   const { dashboard } = await startDashboardFor(shield, loaded, { log });
   const send = (m: ChildMessage) => process.send?.(m);
+  // W9: how long the event loop that relays every session was blocked (sampled every 5 ms).
+  const eld = monitorEventLoopDelay({ resolution: 5 });
+  eld.enable();
   process.on('message', (m: { type: string }) => {
     if (m.type === 'mem') {
       (globalThis as { gc?: () => void }).gc?.();
       const u = process.memoryUsage();
       send({ type: 'mem', ...u, connections: shield.connections() });
+    } else if (m.type === 'eld-reset') {
+      eld.reset();
+    } else if (m.type === 'eld') {
+      const ms = (ns: number) => ns / 1e6;
+      send({ type: 'eld', p50: ms(eld.percentile(50)), p99: ms(eld.percentile(99)), max: ms(eld.max) });
     } else if (m.type === 'stop') {
       void (dashboard?.close() ?? Promise.resolve()).then(() => shield.stop()).then(() => process.exit(0));
     }

@@ -5,7 +5,8 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ClamdEngine } from '../src/scan/clamd.js';
+import { ClamdEngine } from '../src/io/clamd-engine.js';
+import { spoolReader } from '../src/io/scan-files.js';
 import type { Logger } from '../src/core/logger.js';
 import { startClamd, type TestClamd } from './fixtures/clamd.js';
 import { compose, withAttachment, zip } from './fixtures/mime.js';
@@ -72,7 +73,10 @@ describe('clamd engine against a real clamd', { skip: needs('clamd').skip }, () 
     });
     const file = join(tmpDir(), 'spool.eml');
     writeFileSync(file, msg);
-    const v = await engine(`127.0.0.1:${clamd.port}`).scan({ source: { path: file }, size: msg.length });
+    const v = await engine(`127.0.0.1:${clamd.port}`).scan({
+      source: { path: file, reader: spoolReader },
+      size: msg.length,
+    });
     assert.equal(v.kind, 'infected', JSON.stringify(v));
   });
 

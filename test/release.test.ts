@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultConfig } from '../src/core/config.js';
 import { silentLogger } from '../src/core/logger.js';
-import { createScanPipeline } from '../src/scan/pipeline.js';
+import { createScanPipeline } from '../src/io/scan-setup.js';
 import { openDb, storePath } from '../src/store/db.js';
 import { Releases } from '../src/store/releases.js';
 import { eicar, tmpDir } from './fixtures/util.js';

@@ -9,6 +9,8 @@ import { setFlagsFromString } from 'node:v8';
 import { promisify } from 'node:util';
 import { runInNewContext } from 'node:vm';
 import { defaultConfig } from '../src/core/config.js';
+import { scanFiles } from '../src/io/scan-files.js';
+import { checkHashList } from '../src/io/scan-setup.js';
 import { BuiltinEngine, MAX_MESSAGE_DEPTH, type BuiltinOptions } from '../src/scan/builtin/engine.js';
 import { SCRIPT_EXTENSIONS } from '../src/scan/builtin/rules.js';
 import type { Verdict } from '../src/scan/types.js';
@@ -29,7 +31,10 @@ const execFileP = promisify(execFile);
 function engine(over: Partial<BuiltinOptions> = {}, rules: Partial<BuiltinOptions['rules']> = {}): BuiltinEngine {
   const c = defaultConfig();
   const b = c.scan.builtin;
-  return new BuiltinEngine({ rules: { ...b.rules, ...rules }, archive: b.archive, structure: c.limits, ...over });
+  return new BuiltinEngine(
+    { rules: { ...b.rules, ...rules }, archive: b.archive, structure: c.limits, ...over },
+    scanFiles(join(tmpDir(), 'tmp')),
+  );
 }
 
 function scan(e: BuiltinEngine, msg: Buffer): Promise<Verdict> {
@@ -315,11 +320,14 @@ describe('builtin engine: SHA-256 blocklist', () => {
     assert.ok(v2.kind === 'infected' && v2.signature.startsWith('sha256:') && v2.part === 'z.zip > b.bin');
   });
 
-  test('a malformed list is a config error naming the line', () => {
+  test('a malformed list is a config error naming the line: at start-up, and as the verdict once it breaks', async () => {
     const dir = tmpDir();
     const list = join(dir, 'bad.txt');
     writeFileSync(list, 'deadbeef\n');
-    assert.throws(() => engine({ hashList: list }), /bad\.txt:1: expected a SHA-256/);
+    assert.throws(() => checkHashList(list), /bad\.txt:1: expected a SHA-256/);
+    const v = await scan(engine({ hashList: list }), await compose({ text: 'hello' }));
+    assert.equal(v.kind, 'error');
+    assert.match(v.kind === 'error' ? v.reason : '', /bad\.txt:1: expected a SHA-256/);
   });
 });
 
@@ -489,7 +497,7 @@ describe('builtin engine: bombs, deep nesting and size, in bounded time and memo
     const dir = tmpDir();
     const file = join(dir, 'spooled.eml');
     writeFileSync(file, msg);
-    const r2 = await bounded(() => e.scan({ source: { path: file }, size: msg.length }));
+    const r2 = await bounded(() => e.scan({ source: { path: file, reader: scanFiles(dir) }, size: msg.length }));
     assertInfected(r2.value, 'last.txt');
     t.diagnostic(`spooled: ${Math.round(r2.ms)} ms, peak rss growth ${Math.round(r2.rssGrowth / MB)} MiB`);
     assert.ok(r2.rssGrowth < 160 * MB, `rss grew ${Math.round(r2.rssGrowth / MB)} MiB`);

@@ -6,7 +6,8 @@ import { describe, test } from 'node:test';
 import { defaultConfig, type Config } from '../src/core/config.js';
 import { silentLogger } from '../src/core/logger.js';
 import { BuiltinEngine } from '../src/scan/builtin/engine.js';
-import { createScanPipeline } from '../src/scan/pipeline.js';
+import { scanFiles } from '../src/io/scan-files.js';
+import { createScanPipeline } from '../src/io/scan-setup.js';
 import type { CapturedMessage, Verdict } from '../src/scan/types.js';
 import { openDb, storePath } from '../src/store/db.js';
 import { compose, deeplyNested, hugeHeader, manySiblings } from './fixtures/mime.js';
@@ -14,11 +15,14 @@ import { eicar, tmpDir } from './fixtures/util.js';
 
 function builtin(limits: Partial<Config['limits']> = {}): BuiltinEngine {
   const c = defaultConfig();
-  return new BuiltinEngine({
-    rules: c.scan.builtin.rules,
-    archive: c.scan.builtin.archive,
-    structure: { ...c.limits, ...limits },
-  });
+  return new BuiltinEngine(
+    {
+      rules: c.scan.builtin.rules,
+      archive: c.scan.builtin.archive,
+      structure: { ...c.limits, ...limits },
+    },
+    scanFiles(join(tmpDir(), 'tmp')),
+  );
 }
 
 const scan = (e: BuiltinEngine, msg: Buffer): Promise<Verdict> => e.scan({ source: { bytes: msg }, size: msg.length });

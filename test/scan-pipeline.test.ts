@@ -10,7 +10,7 @@ import { defaultConfig, type Config } from '../src/core/config.js';
 import { silentLogger } from '../src/core/logger.js';
 import { openDb, storePath } from '../src/store/db.js';
 import { Quarantine } from '../src/store/quarantine.js';
-import { createScanPipeline, type PipelineDeps } from '../src/scan/pipeline.js';
+import { createScanPipeline, type ScanSetup as PipelineDeps } from '../src/io/scan-setup.js';
 import type { CapturedMessage } from '../src/scan/types.js';
 import { compose, withAttachment } from './fixtures/mime.js';
 import { eicar, freePort, tmpDir } from './fixtures/util.js';
@@ -246,7 +246,7 @@ test('a crash between the quarantine write and the reply leaves the message in q
   const msgFile = join(dir, 'msg.eml');
   const msg = await infectedMessage();
   writeFileSync(msgFile, msg);
-  const pipelineJs = fileURLToPath(new URL('../src/scan/pipeline.js', import.meta.url));
+  const pipelineJs = fileURLToPath(new URL('../src/io/scan-setup.js', import.meta.url));
   const dbJs = fileURLToPath(new URL('../src/store/db.js', import.meta.url));
   const configJs = fileURLToPath(new URL('../src/core/config.js', import.meta.url));
   const loggerJs = fileURLToPath(new URL('../src/core/logger.js', import.meta.url));

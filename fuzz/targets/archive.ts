@@ -6,9 +6,11 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { ArchiveBomb, walkZip, type ArchiveLimits, type ZipSource } from '../../src/scan/builtin/archive.js';
 import { check, describe, type Target } from '../target.js';
+import { scanFiles } from '../../src/io/scan-files.js';
 
 const LIMITS: ArchiveLimits = { maxDepth: 3, maxEntries: 20, maxExpandedBytes: 200_000, maxRatio: 100 };
 const dir = mkdtempSync(join(tmpdir(), 'mailshield-fuzz-zip-'));
+const files = scanFiles(join(dir, 'tmp'));
 const file = join(dir, 'a.zip');
 
 async function walk(src: ZipSource): Promise<unknown[]> {
@@ -55,7 +57,7 @@ const target: Target = {
   async run(input) {
     const mem = await walk(input);
     writeFileSync(file, input);
-    const spooled = await walk({ path: file, size: input.length });
+    const spooled = await walk({ path: file, size: input.length, files });
     check(
       describe(mem) === describe(spooled),
       `spooled zip reads differently: ${describe(spooled).slice(0, 200)} vs ${describe(mem).slice(0, 200)}`,

@@ -6,7 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/core/logger.js';
-import { ClamdEngine } from '../../src/scan/clamd.js';
+import { ClamdEngine } from '../../src/io/clamd-engine.js';
 import type { Verdict } from '../../src/scan/types.js';
 import { check, checkCoded, describe, splitsOf, type Target } from '../target.js';
 

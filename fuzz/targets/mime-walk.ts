@@ -1,4 +1,4 @@
-// The MIME walk (mailparser underneath): every part of a hostile message. The walk must finish, visit each part once,
+// The MIME walk (mailsplit underneath): every part of a hostile message. The walk must finish, visit each part once,
 // and see the same parts whether the message is in memory or spooled to a file.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { UnscannableMessage, walkMime, type MimePart } from '../../src/scan/mime-walk.js';
 import type { MessageSource } from '../../src/scan/source.js';
+import { spoolReader } from '../../src/io/scan-files.js';
 import { check, describe, type Target } from '../target.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mailshield-fuzz-mime-'));
@@ -72,7 +73,7 @@ const target: Target = {
     const ids = inMemory.filter(Array.isArray).map((p) => (p as unknown[])[0]);
     check(new Set(ids).size === ids.length, `a part visited twice: ${ids.join(',')}`);
     writeFileSync(file, input);
-    const spooled = await walk({ path: file });
+    const spooled = await walk({ path: file, reader: spoolReader });
     check(
       describe(inMemory) === describe(spooled),
       `spooled walk differs: ${describe(spooled).slice(0, 300)} vs ${describe(inMemory).slice(0, 300)}`,

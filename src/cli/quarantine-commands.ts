@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { openDb, storePath } from '../store/db.js';
 import { Quarantine, type QuarantineEntry } from '../store/quarantine.js';
+import { spoolReader } from '../io/scan-files.js';
 import { readHeaders } from '../scan/headers.js';
 import { exportCommand } from '../scan/notice.js';
 import { describeVerdict } from '../scan/verdict.js';
@@ -102,7 +103,7 @@ export function registerQuarantineCommands(program: Command, io: QuarantineComma
           io.out(JSON.stringify(toJson(e), null, 2) + '\n');
           return;
         }
-        const headers = await readHeaders({ path: e.file });
+        const headers = await readHeaders({ path: e.file, reader: spoolReader });
         const lines = [
           `id:          ${e.id}`,
           `received:    ${e.receivedAt}`,

@@ -126,6 +126,16 @@ export const configSchema = z.strictObject({
       builtin: z
         .strictObject({
           hashList: z.string().optional(),
+          /** Worker threads that scan off the event loop; auto: one fewer than the cores (at least one); 0: none. */
+          workers: z.union([z.literal('auto'), z.number().int().min(0)]).default('auto'),
+          /** A worker scan running longer is stopped and its worker replaced: an error verdict (scan.onError). */
+          timeoutMs: z.number().int().min(1).default(120_000),
+          /** Messages smaller than this are scanned on the event loop: handing them to a worker costs more. */
+          offloadMinBytes: z
+            .number()
+            .int()
+            .min(0)
+            .default(256 * 1024),
           rules: z
             .strictObject({
               executables: ruleAction.default('block'),

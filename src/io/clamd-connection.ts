@@ -2,12 +2,7 @@
 // NUL-terminated reply. The scan engine and doctor both use it; what a reply means is decided by their callers.
 import { connect, type Socket } from 'node:net';
 import type { ErrorCode } from '../core/errors.js';
-
-export type ClamdAddress = { path: string } | { host: string; port: number };
-
-export function formatClamdAddress(a: ClamdAddress): string {
-  return 'path' in a ? `unix:${a.path}` : `${a.host}:${a.port}`;
-}
+import { formatClamdAddress, type ClamdAddress } from '../scan/clamd.js';
 
 /** A failure with the code the caller reports (unavailable, timeout, dropped). */
 export class ClamdFailure extends Error {

@@ -8,7 +8,7 @@ import { ShieldError } from '../core/errors.js';
 import type { Limits } from '../core/limits.js';
 import type { Logger } from '../core/logger.js';
 import { createSessionFor } from '../protocols/index.js';
-import { createScanPipeline } from '../scan/pipeline.js';
+import { createScanPipeline } from './scan-setup.js';
 import type { Scanner } from '../scan/types.js';
 import { openDb, storePath, type Db } from '../store/db.js';
 import { EventStore } from '../store/events.js';

@@ -1,22 +1,27 @@
-// MIME walk: every decoded part of a message, nested messages included, handed one at a time to a visitor.
-// mailparser (streaming MailParser) does the splitting and transfer decoding. It already descends into unencoded
-// message/rfc822 parts; an encoded (base64/QP) message/rfc822 arrives as an attachment, and we parse its decoded
-// stream again here. Part content is handed over as a stream, so a 40 MB attachment is never held whole by the walk.
-import { MailParser, type AttachmentStream, type MessageText, type StructuredHeader } from 'mailparser';
-import { Readable } from 'node:stream';
+// MIME walk: every decoded leaf part of a message, nested messages included, handed one at a time to a visitor.
+// @zone-eu/mailsplit splits the raw bytes into entities; each leaf's body goes through its transfer decoder
+// (libbase64/libqp streams) straight to the visitor. Nothing is turned into JS strings and no charset is converted:
+// the checks look at bytes, and mailparser's rendering steps (html-to-text, linkify, iconv) cost CPU for nothing.
+// The walk is push-based (MimeWalker.write/end), so bytes can be fed as they arrive from the network; an encoded
+// message/rfc822 part is decoded and walked again by a nested walker.
+import { Splitter, type MimeNode, type SplitterChunk } from '@zone-eu/mailsplit';
+import libmime from 'libmime';
+import { once } from 'node:events';
+import type { Readable, Transform, PassThrough } from 'node:stream';
 import { openSource, type MessageSource } from './source.js';
 
 export interface MimePart {
-  /** IMAP-style part number ("2.1"), prefixed by the enclosing part for re-parsed nested messages; "text" for the
-   * combined text body. */
+  /** IMAP-style part number ("2.1"), prefixed by the enclosing part for re-parsed nested messages. */
   id: string;
+  /** 'text' for a body text part (text/plain or text/html, no file name, not an attachment). */
+  role: 'text' | 'attachment';
   /** Every name the part carries: Content-Disposition filename and Content-Type name (they can differ). */
   filenames: string[];
   contentType: string;
   /**
-   * Decoded content (transfer encoding removed; text bodies as UTF-8), readable once during the visit. The parser
-   * waits while it is not read; whatever the visitor leaves unread is discarded after it returns. For message/rfc822
-   * parts the walk reads it itself (re-parsing), so visitors must leave it alone.
+   * Decoded content (transfer encoding removed, bytes as sent), readable once during the visit. The walk waits while
+   * it is not read; whatever the visitor leaves unread is discarded after it returns. For message/rfc822 parts the
+   * walk reads it itself (re-parsing), so visitors must leave it alone.
    */
   content: Readable;
   /** Enclosing message depth, 0 for the top-level message. */
@@ -56,7 +61,7 @@ export class UnscannableMessage extends Error {
   }
 }
 
-/** The parser's own error, in our words: mailsplit's EMAXLEN limits name the setting that configures them. */
+/** The splitter's own error, in our words: its EMAXLEN limits name the setting that configures them. */
 function unscannable(e: unknown, limits: StructureLimits): UnscannableMessage {
   if (e instanceof UnscannableMessage) return e;
   const err: Error & { code?: string } = e instanceof Error ? e : new Error(String(e));
@@ -76,196 +81,246 @@ function tooManyParts(limits: StructureLimits): UnscannableMessage {
   );
 }
 
-/** A MIME entity as mailsplit hands it to mailparser's per-chunk step. */
-interface SplitterNode {
-  type: string;
-  parentNode?: SplitterNode | false;
-}
-type ChunkStep = (this: unknown, data: SplitterNode, done: (err?: Error | null) => void) => void;
-
-/**
- * Counts entities and checks their depth as mailparser receives them, before it builds anything on them. mailsplit
- * bounds parts and header size itself but not depth, and mailparser's text step walks the tree recursively (5000
- * levels overflow the stack). Its per-chunk step is not in its typings, so a change there fails here, loudly, and
- * the depth tests in test/scan-limits.test.ts catch it.
- */
-function guardStructure(parser: MailParser, baseDepth: number, count: { parts: number }, limits: StructureLimits) {
-  const host = parser as unknown as { processChunk?: ChunkStep };
-  const step = host.processChunk;
-  if (typeof step !== 'function')
-    throw new Error('mailparser has no processChunk step: the MIME depth guard needs updating');
-  host.processChunk = function (data, done) {
-    if (data.type === 'node') {
-      if (++count.parts > limits.maxMimeParts) return done(tooManyParts(limits));
-      let depth = baseDepth;
-      for (let n = data.parentNode; n; n = n.parentNode) {
-        if (++depth > limits.maxMimeDepth)
-          return done(
-            new UnscannableMessage(
-              'maxMimeDepth',
-              `its MIME parts are nested more than ${limits.maxMimeDepth} deep (limits.maxMimeDepth)`,
-            ),
-          );
-      }
-    }
-    step.call(this, data, done);
-  };
+function decodedParam(header: string, key: string): string | undefined {
+  if (!header) return undefined;
+  const parsed = libmime.parseHeaderValue(header, { stripComments: true });
+  const v = parsed.params[key];
+  if (typeof v !== 'string' || v.length === 0) return undefined;
+  // RFC 2231 values are decoded by libmime already; decoding them again would read an encoded word hidden inside.
+  const already = (parsed as { decodedParams?: string[] }).decodedParams?.includes(key) ?? false;
+  if (already) return v;
+  try {
+    return libmime.decodeWords(v);
+  } catch {
+    return v;
+  }
 }
 
-function headerParams(h: unknown): Record<string, string> {
-  if (h && typeof h === 'object' && 'params' in h) return (h as StructuredHeader).params ?? {};
-  return {};
-}
-
-function namesOf(att: AttachmentStream): string[] {
+function namesOf(node: MimeNode): string[] {
   const names = new Set<string>();
-  const ct = headerParams(att.headers.get('content-type'));
-  const cd = headerParams(att.headers.get('content-disposition'));
-  for (const n of [cd.filename, ct.name, att.filename]) if (typeof n === 'string' && n.length > 0) names.add(n);
+  const headers = node.headers;
+  if (headers) {
+    for (const n of [
+      decodedParam(headers.getFirst('content-disposition'), 'filename'),
+      decodedParam(headers.getFirst('content-type'), 'name'),
+    ])
+      if (n) names.add(n);
+  }
+  if (node.filename) names.add(node.filename);
   return [...names];
 }
 
-/**
- * Walks `src`, calling `visit` for every attachment-like part and once for the text body. Resolves when the whole
- * message has been read or a visitor said stop. Parts are visited one at a time, as streams.
- */
-export async function walkMime(src: MessageSource, visit: PartVisitor, opts: WalkOptions): Promise<VisitResult> {
-  return walkInner(openSource(src), visit, opts, '', 0, 0, { parts: 0 });
+/** Where one walker sits: a message at `depth` (re-parse count), its top entity `mimeDepth` entities down. */
+interface WalkPlace {
+  prefix: string;
+  depth: number;
+  mimeDepth: number;
+  /** Shared by every walker of one message, so nested messages add up against maxMimeParts. */
+  count: { parts: number };
+  /**
+   * Part ids handed out so far, shared the same way. A damaged structure can number two entities alike (a message
+   * whose only part has no number, then its first child); a verdict names its part, so a repeat gets a suffix.
+   */
+  used: Set<string>;
 }
 
-async function walkInner(
-  input: Readable,
+function uniqueId(used: Set<string>, id: string): string {
+  let u = id;
+  for (let n = 2; used.has(u); n++) u = `${id}~${n}`;
+  used.add(u);
+  return u;
+}
+
+interface OpenLeaf {
+  node: MimeNode;
+  decoder: Transform | PassThrough;
+  visiting: Promise<VisitResult>;
+  done: boolean;
+}
+
+/**
+ * Walks one message fed in chunks: `write` as bytes arrive, then `end`. `write` waits while the visitor is behind
+ * (backpressure), and turns into a no-op once a visitor said stop or the walk failed; `end` gives the result or the
+ * failure (UnscannableMessage for the message's own structure, anything else for a visitor's error).
+ */
+export class MimeWalker {
+  private readonly splitter: Splitter;
+  private readonly result: Promise<VisitResult>;
+  private finished = false;
+  private stopped = false;
+  private tooDeep?: UnscannableMessage;
+
+  constructor(
+    private readonly visit: PartVisitor,
+    private readonly opts: WalkOptions,
+    private readonly place: WalkPlace = { prefix: '', depth: 0, mimeDepth: 0, count: { parts: 0 }, used: new Set() },
+  ) {
+    this.splitter = new Splitter({
+      maxChildNodes: opts.limits.maxMimeParts,
+      maxHeadSize: opts.limits.maxHeaderBytes,
+    });
+    this.result = this.run().finally(() => {
+      this.finished = true;
+      this.splitter.destroy();
+    });
+    // Observed here; the caller sees the outcome through end().
+    this.result.catch(() => {});
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.finished || chunk.length === 0) return;
+    if (!this.splitter.write(chunk)) await Promise.race([once(this.splitter, 'drain'), this.result]).catch(() => {});
+  }
+
+  async end(): Promise<VisitResult> {
+    if (!this.finished) this.splitter.end();
+    return this.result;
+  }
+
+  private async run(): Promise<VisitResult> {
+    const it = this.splitter[Symbol.asyncIterator]() as AsyncIterator<SplitterChunk>;
+    let leaf: OpenLeaf | undefined;
+    for (;;) {
+      let next: IteratorResult<SplitterChunk>;
+      try {
+        next = await it.next();
+      } catch (e) {
+        // Only the splitter fails in next(): the message's own bytes, a permanent property of it.
+        if (leaf) leaf.decoder.destroy();
+        throw unscannable(e, this.opts.limits);
+      }
+      if (next.done) break;
+      const c = next.value;
+      if (c.type === 'node') {
+        if (leaf && (await this.closeLeaf(leaf)) === 'stop') return this.stop();
+        leaf = undefined;
+        if (this.checkStructure(c) === 'too-deep') continue;
+        // Containers have nothing of their own to scan; an unencoded message/rfc822 is split inline by mailsplit.
+        if (c.multipart) continue;
+        leaf = this.openLeaf(c);
+        if (c.messageNode) {
+          leaf.decoder.end();
+          if ((await this.closeLeaf(leaf)) === 'stop') return this.stop();
+          leaf = undefined;
+        }
+      } else if (c.type === 'body' && leaf && c.node === leaf.node && !leaf.done) {
+        if (!leaf.decoder.write(c.value))
+          await Promise.race([once(leaf.decoder, 'drain'), leaf.visiting.then(() => undefined)]);
+      }
+    }
+    if (leaf && (await this.closeLeaf(leaf)) === 'stop') return this.stop();
+    if (this.tooDeep) throw this.tooDeep;
+    return 'continue';
+  }
+
+  private stop(): VisitResult {
+    this.stopped = true;
+    return 'stop';
+  }
+
+  /**
+   * Counts parts and checks depth. Past the depth limit nothing more is visited, but the rest is still split and
+   * counted to the end: a message over both limits is reported as over maxMimeParts, however its bytes were cut into
+   * chunks (deciding at the first deep node would make the verdict depend on where a chunk ended).
+   */
+  private checkStructure(node: MimeNode): 'ok' | 'too-deep' {
+    const { limits } = this.opts;
+    if (++this.place.count.parts > limits.maxMimeParts) throw tooManyParts(limits);
+    if (this.tooDeep) return 'too-deep';
+    let depth = this.place.mimeDepth;
+    for (let n = node.parentNode; n; n = n.parentNode) {
+      if (++depth > limits.maxMimeDepth) {
+        this.tooDeep = new UnscannableMessage(
+          'maxMimeDepth',
+          `its MIME parts are nested more than ${limits.maxMimeDepth} deep (limits.maxMimeDepth)`,
+        );
+        return 'too-deep';
+      }
+    }
+    return 'ok';
+  }
+
+  private openLeaf(node: MimeNode): OpenLeaf {
+    const { prefix, depth } = this.place;
+    const nr = (node.partNr || []).filter((p) => p !== 'TEXT').join('.') || '1';
+    const filenames = namesOf(node);
+    const contentType = node.contentType || 'text/plain';
+    const isText =
+      (contentType === 'text/plain' || contentType === 'text/html') &&
+      filenames.length === 0 &&
+      node.disposition !== 'attachment';
+    const decoder = node.getDecoder();
+    const part: MimePart = {
+      id: uniqueId(this.place.used, prefix + nr),
+      role: isText ? 'text' : 'attachment',
+      filenames,
+      contentType,
+      content: decoder,
+      depth,
+    };
+    // "2.1" is two levels below the message it is a part of.
+    const partMimeDepth = this.place.mimeDepth + nr.split('.').length;
+    const encodedMessage = contentType === 'message/rfc822' && !node.messageNode;
+    const visiting = this.visitPart(part, encodedMessage, partMimeDepth);
+    // Handled when the leaf closes; a visitor failing before that must not count as an unhandled rejection.
+    visiting.catch(() => {});
+    return { node, decoder, visiting, done: false };
+  }
+
+  private async visitPart(part: MimePart, encodedMessage: boolean, partMimeDepth: number): Promise<VisitResult> {
+    const r = await this.visit(part);
+    if (r === 'stop' || !encodedMessage) return r;
+    if (this.place.depth + 1 > this.opts.maxMessageDepth) return this.opts.onTooDeep(part);
+    return walkReadable(part.content, this.visit, this.opts, {
+      prefix: `${part.id}.`,
+      depth: this.place.depth + 1,
+      mimeDepth: partMimeDepth + 1,
+      count: this.place.count,
+      used: this.place.used,
+    });
+  }
+
+  /** Ends a leaf's content and waits for its visit; unread content is discarded. */
+  private async closeLeaf(leaf: OpenLeaf): Promise<VisitResult> {
+    leaf.done = true;
+    leaf.decoder.end();
+    try {
+      return await leaf.visiting;
+    } finally {
+      leaf.decoder.resume();
+    }
+  }
+
+  /** True once the walk has its result (a visitor said stop, or it failed): the caller may stop feeding bytes. */
+  get isFinished(): boolean {
+    return this.finished || this.stopped;
+  }
+}
+
+/** Feeds a readable through a walker; stops reading once a visitor said stop. */
+export async function walkReadable(
+  input: Readable | AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer>,
   visit: PartVisitor,
   opts: WalkOptions,
-  prefix: string,
-  depth: number,
-  /** MIME depth of this (re-parsed) message's top entity within the outermost message. */
-  mimeDepth: number,
-  count: { parts: number },
+  place?: WalkPlace,
 ): Promise<VisitResult> {
-  const parser = new MailParser({
-    maxChildNodes: opts.limits.maxMimeParts,
-    maxHeadSize: opts.limits.maxHeaderBytes,
-    checksumAlgo: false,
-    // We scan bytes, not render mail: skip every conversion that costs CPU on large bodies.
-    skipHtmlToText: true,
-    skipTextToHtml: true,
-    skipTextLinks: true,
-    skipImageLinks: true,
-  });
-  guardStructure(parser, mimeDepth, count, opts.limits);
-  let stopped = false;
-  // A damaged Content-Type can make mailparser hand out the message itself (no partId, so "1") and then its
-  // children, the first of them "1" too. A verdict names its part, so ids stay unique: a repeat gets a suffix.
-  const used = new Set<string>();
-  const uniqueId = (id: string): string => {
-    let u = id;
-    for (let n = 2; used.has(u); n++) u = `${id}~${n}`;
-    used.add(u);
-    return u;
-  };
-  // Attachments are visited strictly in order; the parser waits for release() before it continues.
-  let chain: Promise<void> = Promise.resolve();
-  let failure: unknown;
-  // Once the walk has resolved or rejected, parts the parser still hands out (or that wait in the chain) are never
-  // visited: a verdict was given without them, and a visitor must not run after its walk ended (found by fuzzing).
-  let settled = false;
+  const walker = new MimeWalker(visit, opts, place);
+  for await (const raw of input) {
+    if (walker.isFinished) break;
+    await walker.write(Buffer.isBuffer(raw) ? raw : Buffer.from(raw as Uint8Array));
+  }
+  return walker.end();
+}
 
-  const handle = async (part: MimePart, rfc822: boolean, partMimeDepth = mimeDepth): Promise<void> => {
-    if (stopped || settled) return;
-    let r: VisitResult;
-    if (rfc822) {
-      r = await visit(part);
-      if (r === 'continue') {
-        r =
-          depth + 1 > opts.maxMessageDepth
-            ? await opts.onTooDeep(part)
-            : await walkInner(part.content, visit, opts, `${part.id}.`, depth + 1, partMimeDepth + 1, count);
-      }
-    } else {
-      r = await visit(part);
-    }
-    if (r === 'stop') stopped = true;
-  };
-
-  return new Promise<VisitResult>((resolve, reject) => {
-    const fail = (e: unknown) => {
-      failure ??= e;
-      if (settled) return;
-      settled = true;
-      input.destroy();
-      parser.destroy();
-      reject(e instanceof Error ? e : new Error(String(e)));
-    };
-    // A verdict is known: stop reading the rest of the message.
-    const stopEarly = () => {
-      if (settled || !stopped) return;
-      settled = true;
-      input.unpipe(parser);
-      input.destroy();
-      parser.destroy();
-      resolve('stop');
-    };
-    parser.on('data', (data: AttachmentStream | MessageText) => {
-      if (data.type === 'attachment') {
-        const att = data;
-        if (stopped) {
-          att.release?.();
-          return;
-        }
-        chain = chain
-          .then(async () => {
-            const ct = att.contentType.toLowerCase();
-            await handle(
-              {
-                id: uniqueId(prefix + (att.partId ?? '1')),
-                filenames: namesOf(att),
-                contentType: ct,
-                content: att.content,
-                depth,
-              },
-              ct === 'message/rfc822',
-              // "2.1" is two levels below the message it is a part of.
-              mimeDepth + (att.partId ?? '1').split('.').length,
-            );
-            // Unread content would pile up in the stream once release() lets the parser drain it: discard it.
-            att.content.resume();
-          })
-          .then(stopEarly)
-          .catch(fail)
-          .finally(() => {
-            if (!settled) att.release?.();
-          });
-        return;
-      }
-      const text = [data.text, data.html].filter((t): t is string => typeof t === 'string' && t.length > 0).join('\n');
-      if (text.length === 0) return;
-      chain = chain
-        .then(() =>
-          handle(
-            {
-              id: `${prefix}text`,
-              filenames: [],
-              contentType: 'text/plain',
-              content: Readable.from([Buffer.from(text, 'utf8')]),
-              depth,
-            },
-            false,
-          ),
-        )
-        .then(stopEarly)
-        .catch(fail);
-    });
-    // The parser fails only on the message's own bytes: a permanent property of the message (see UnscannableMessage).
-    parser.once('error', (e: unknown) => fail(unscannable(e, opts.limits)));
-    input.once('error', fail);
-    parser.once('end', () => {
-      chain.then(() => {
-        if (settled || failure !== undefined) return;
-        settled = true;
-        resolve(stopped ? 'stop' : 'continue');
-      }, fail);
-    });
-    input.pipe(parser);
-  });
+/**
+ * Walks `src`, calling `visit` for every leaf part (attachments and text bodies). Resolves when the whole message has
+ * been read or a visitor said stop. Parts are visited one at a time, as streams.
+ */
+export async function walkMime(src: MessageSource, visit: PartVisitor, opts: WalkOptions): Promise<VisitResult> {
+  const input = openSource(src);
+  try {
+    return await walkReadable(input, visit, opts);
+  } finally {
+    input.destroy();
+  }
 }

@@ -1,55 +1,75 @@
-// The one scan pipeline: engines in configured order, one combined verdict, then the action. Every protocol calls
-// this. Its promise: an original is durable in quarantine before scan() resolves with replace or refuse, and a
-// message is never released unscanned without saying so in a header.
-import { isAbsolute, resolve } from 'node:path';
+// The one scan pipeline: every engine at once, one combined verdict, then the action. Every protocol calls this. Its
+// promise: an original is durable in quarantine before scan() resolves with replace or refuse, and a message is never
+// released unscanned without saying so in a header. It touches no store, file or worker itself: the engines, the
+// quarantine, the release list and the detection log are handed in (src/io/scan-setup.ts wires the real ones).
 import type { Config } from '../core/config.js';
 import { isShieldError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { Db } from '../store/db.js';
-import { Quarantine } from '../store/quarantine.js';
-import { Releases } from '../store/releases.js';
-import { BuiltinEngine } from './builtin/engine.js';
-import { ClamdEngine } from './clamd.js';
 import type { Engine, ScanInput } from './engine.js';
 import { readHeaders, replaceHeader, type MessageHeaders } from './headers.js';
 import { buildNotice } from './notice.js';
-import { releaseFor } from './release-check.js';
-import { readAll, sourceOf, type MessageSource } from './source.js';
+import { releaseFor, type ReleaseList } from './release-check.js';
+import { readAll, sourceOf, type MessageSource, type SpoolReader } from './source.js';
 import { addTlsTrace } from './tls-trace-header.js';
-import type { CapturedMessage, ScanAction, Scanner, Verdict } from './types.js';
+import type { CapturedMessage, Direction, ScanAction, Scanner, Verdict } from './types.js';
 import { combineVerdicts, describeVerdict, isFinding, verdictHeaderValue } from './verdict.js';
 
-export interface PipelineDeps {
+/** What the quarantine list shows for an entry. */
+export interface QuarantineMeta {
+  account: string;
+  protocol: 'pop3' | 'imap' | 'smtp';
+  direction: Direction;
+  verdict: Verdict;
+  subject?: string;
+  from?: string;
+  connId?: string;
+}
+
+/** Where originals go before a notice or refusal replaces them (src/store/quarantine.ts). */
+export interface QuarantinePort {
+  /** Resolves once the original is durable; the entry id. */
+  put(original: Buffer | { path: string }, meta: QuarantineMeta): Promise<string>;
+  /** Removes entries older than `retentionDays`; how many. */
+  purge(retentionDays: number): number;
+}
+
+/** One row of the detection log (the dashboard's list of findings and scan errors). */
+export interface DetectionRow {
+  at: string;
+  account: string;
+  protocol: string;
+  direction: Direction;
+  kind: Verdict['kind'];
+  engine: string;
+  name: string;
+  part: string | null;
+  quarantineId: string | null;
+  connectionId: string | null;
+}
+
+export interface PipelineDeps<Q extends QuarantinePort = QuarantinePort> {
   config: Config;
-  dataDir: string;
-  db: Db;
+  /** In configured order: the combined verdict counts them as if they ran one after the other (see combineInOrder). */
+  engines: Engine[];
+  quarantine: Q;
+  releases: ReleaseList;
+  recordDetection(row: DetectionRow): void;
+  /** Reads spooled messages. */
+  spool: SpoolReader;
   log: Logger;
   now?: () => Date;
-  /** Resolves paths from the config file (scan.builtin.hashList) against the file's folder; default: as given. */
-  resolvePath?: (p: string) => string;
   /** Called after the original is durable in quarantine and before the notice or refusal is built (crash tests). */
   afterQuarantine?: (id: string) => void | Promise<void>;
 }
 
-export type ScanPipeline = Scanner & { close(): Promise<void>; readonly quarantine: Quarantine };
+export type ScanPipeline<Q extends QuarantinePort = QuarantinePort> = Scanner & {
+  /** Waits for the scans that are running, then stops the engines. */
+  close(): Promise<void>;
+  readonly quarantine: Q;
+};
 
 /** Retention purge runs at most this often, piggybacked on scans, so the pipeline needs no timer. */
 const PURGE_INTERVAL_MS = 60 * 60 * 1000;
-
-function createEngines(deps: PipelineDeps): Engine[] {
-  const { scan } = deps.config;
-  const resolvePath = deps.resolvePath ?? ((p: string) => (isAbsolute(p) ? p : resolve(p)));
-  return scan.engines.map((name): Engine => {
-    if (name === 'builtin')
-      return new BuiltinEngine({
-        rules: scan.builtin.rules,
-        archive: scan.builtin.archive,
-        hashList: scan.builtin.hashList ? resolvePath(scan.builtin.hashList) : undefined,
-        structure: deps.config.limits,
-      });
-    return new ClamdEngine({ ...scan.clamd, log: deps.log.child({ engine: 'clamd' }) });
-  });
-}
 
 /** The shield's verdict header on top, and any the sender put there removed (issue 12: a forged "clean" survived). */
 function withVerdictHeader(original: Buffer, value: string): Buffer {
@@ -68,37 +88,30 @@ function refusalReply(v: Extract<Verdict, { kind: 'infected' | 'blocked' }>, id:
   return text.length > 450 ? text.slice(0, 447) + '...' : text;
 }
 
-export function createScanPipeline(deps: PipelineDeps): ScanPipeline {
+export function createPipeline<Q extends QuarantinePort>(deps: PipelineDeps<Q>): ScanPipeline<Q> {
   const now = deps.now ?? (() => new Date());
   const log = deps.log.child({ component: 'scan' });
-  const engines = createEngines(deps);
-  const quarantine = new Quarantine(deps.dataDir, deps.db, now);
-  const releases = new Releases(deps.db, now);
+  const { engines, quarantine, releases } = deps;
   const { actions } = deps.config;
   let lastPurge = -Infinity;
-
-  const recordDetection = deps.db.prepare(
-    `INSERT INTO detections (at, account, protocol, direction, kind, engine, name, part, quarantine_id, connection_id)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  );
 
   function record(msg: CapturedMessage, v: Verdict, quarantineId: string | null): void {
     if (v.kind === 'clean') return;
     const name = v.kind === 'infected' ? v.signature : v.kind === 'blocked' ? v.rule : v.reason;
     const part = v.kind === 'error' ? null : v.part;
     try {
-      recordDetection.run(
-        now().toISOString(),
-        msg.account,
-        msg.protocol,
-        msg.direction,
-        v.kind,
-        v.engine,
+      deps.recordDetection({
+        at: now().toISOString(),
+        account: msg.account,
+        protocol: msg.protocol,
+        direction: msg.direction,
+        kind: v.kind,
+        engine: v.engine,
         name,
         part,
         quarantineId,
-        msg.connId ?? null,
-      );
+        connectionId: msg.connId ?? null,
+      });
     } catch (e) {
       // The verdict and quarantine matter; a failed event row only costs the dashboard one line.
       log.error({ err: e instanceof Error ? e.message : String(e) }, 'could not record the detection');
@@ -118,20 +131,22 @@ export function createScanPipeline(deps: PipelineDeps): ScanPipeline {
     }
   }
 
+  /**
+   * All engines at once: the message costs the slowest engine, not the sum. The verdict is combined as when they ran
+   * one after the other and stopped at the first finding: engines after it in configured order do not count.
+   */
   async function runEngines(input: ScanInput): Promise<Verdict> {
-    const verdicts: Verdict[] = [];
-    for (const engine of engines) {
-      let v: Verdict;
-      try {
-        v = await engine.scan(input);
-      } catch (e) {
-        v = { kind: 'error', engine: engine.name, reason: e instanceof Error ? e.message : String(e) };
-      }
-      verdicts.push(v);
-      // A finding is final; running the other engines would only cost time.
-      if (isFinding(v)) break;
-    }
-    return combineVerdicts(verdicts);
+    const verdicts = await Promise.all(
+      engines.map((e) =>
+        e.scan(input).catch((err: unknown): Verdict => ({
+          kind: 'error',
+          engine: e.name,
+          reason: err instanceof Error ? err.message : String(err),
+        })),
+      ),
+    );
+    const first = verdicts.findIndex(isFinding);
+    return combineVerdicts(first === -1 ? verdicts : verdicts.slice(0, first + 1));
   }
 
   /** Stores the original with what the quarantine list shows for it. */
@@ -205,7 +220,7 @@ export function createScanPipeline(deps: PipelineDeps): ScanPipeline {
 
   async function scan(msg: CapturedMessage): Promise<ScanAction> {
     maybePurge();
-    const src = sourceOf(msg);
+    const src = sourceOf(msg, deps.spool);
     const mlog = log.child({
       connId: msg.connId,
       account: msg.account,
@@ -246,10 +261,22 @@ export function createScanPipeline(deps: PipelineDeps): ScanPipeline {
     return { action: 'release', verdict: v };
   }
 
+  /** Scans not yet decided; close() waits for them, so a shutdown never cuts one off half-way. */
+  const inFlight = new Set<Promise<unknown>>();
+
   return {
-    scan: actions.addTlsTraceHeader ? (m) => scan(m).then((a) => addTlsTrace(a, m)) : scan,
+    scan(m) {
+      const p = actions.addTlsTraceHeader ? scan(m).then((a) => addTlsTrace(a, m, deps.spool)) : scan(m);
+      inFlight.add(p);
+      void p.then(
+        () => inFlight.delete(p),
+        () => inFlight.delete(p),
+      );
+      return p;
+    },
     quarantine,
     async close() {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
       await Promise.all(engines.map((e) => e.close?.()));
     },
   };

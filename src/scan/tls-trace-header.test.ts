@@ -134,9 +134,19 @@ describe('X-MailShield-Upstream-TLS', () => {
       size: bytes.length,
       upstreamTls: facts(),
     };
-    const released = await addTlsTrace({ action: 'release', verdict: { kind: 'clean' } }, msg);
+    // The message is in memory: nothing is read from a spool.
+    const spool = {
+      stream: () => assert.fail('spool read'),
+      readPrefix: () => assert.fail('spool read'),
+      readAll: () => assert.fail('spool read'),
+    };
+    const released = await addTlsTrace({ action: 'release', verdict: { kind: 'clean' } }, msg, spool);
     assert.ok(released.action === 'release' && released.bytes?.toString().startsWith('X-MailShield-Upstream-TLS: '));
-    const out = await addTlsTrace({ action: 'release', verdict: { kind: 'clean' } }, { ...msg, direction: 'outgoing' });
+    const out = await addTlsTrace(
+      { action: 'release', verdict: { kind: 'clean' } },
+      { ...msg, direction: 'outgoing' },
+      spool,
+    );
     assert.ok(out.action === 'release' && out.bytes === undefined);
     const notice = {
       action: 'replace' as const,
@@ -144,6 +154,6 @@ describe('X-MailShield-Upstream-TLS', () => {
       notice: Buffer.from('n'),
       quarantineId: 'q',
     };
-    assert.equal(await addTlsTrace(notice, msg), notice);
+    assert.equal(await addTlsTrace(notice, msg, spool), notice);
   });
 });

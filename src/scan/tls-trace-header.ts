@@ -7,7 +7,7 @@
 // header a reader sees is always ours; everything else in the message stays byte for byte.
 import type { PolicyFinding, UpstreamHandshakeFacts } from '../tls/facts.js';
 import { headerBlock } from './headers.js';
-import { readAll, sourceOf } from './source.js';
+import { readAll, sourceOf, type SpoolReader } from './source.js';
 import type { CapturedMessage, ScanAction } from './types.js';
 
 export const TLS_TRACE_HEADER = 'X-MailShield-Upstream-TLS';
@@ -126,9 +126,9 @@ export function withTlsTraceHeader(message: Buffer, facts: UpstreamHandshakeFact
  * The pipeline's hook: a released incoming message gets the header. Everything else (notices, refusals, outgoing
  * mail, a connection without upstream TLS facts) passes unchanged.
  */
-export async function addTlsTrace(a: ScanAction, msg: CapturedMessage): Promise<ScanAction> {
+export async function addTlsTrace(a: ScanAction, msg: CapturedMessage, spool: SpoolReader): Promise<ScanAction> {
   if (a.action !== 'release' || msg.direction !== 'incoming') return a;
-  const original = a.bytes ?? (await readAll(sourceOf(msg)));
+  const original = a.bytes ?? (await readAll(sourceOf(msg, spool)));
   const bytes = msg.upstreamTls ? withTlsTraceHeader(original, msg.upstreamTls) : stripTraceHeader(original);
   return bytes === original && !a.bytes ? a : { ...a, bytes };
 }

@@ -2,8 +2,8 @@
 // a byte is inflated; declared sizes are then enforced while inflating (validateEntrySizes), so a lying header is
 // caught too. Hitting any limit is a finding (archive-bomb), never an exception that escapes the engine.
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
-import { close, open as openFile, read } from 'node:fs';
 import { PassThrough, Readable } from 'node:stream';
+import type { RandomAccessFile, ScanFiles } from '../files.js';
 
 export interface ArchiveLimits {
   /** Zips nested in zips beyond this depth are refused (the top-level attachment is depth 1). */
@@ -50,7 +50,7 @@ function decodeName(entry: Entry): string {
 }
 
 /** A zip in memory, or one too large for that, spooled to a file (yauzl reads either with random access). */
-export type ZipSource = Buffer | { path: string; size: number };
+export type ZipSource = Buffer | { path: string; size: number; files: ScanFiles };
 
 const OPEN_OPTIONS = { lazyEntries: true, decodeStrings: false, validateEntrySizes: true, autoClose: false };
 
@@ -60,27 +60,29 @@ const OPEN_OPTIONS = { lazyEntries: true, decodeStrings: false, validateEntrySiz
  * catch it: one crafted attachment took the whole process down (found by fuzz/targets/archive). Here such a read is
  * an error for that zip, which walkZip treats as a damaged archive.
  */
-/** Bytes [start, end) of an fd. Not fs.ReadStream: destroying one closes its fd even with autoClose off. */
-function rangeStream(fd: number, start: number, end: number): Readable {
+/** Bytes [start, end) of an open file. Not fs.ReadStream: destroying one closes its fd even with autoClose off. */
+function rangeStream(file: RandomAccessFile, start: number, end: number): Readable {
   let pos = start;
   return new Readable({
     read(size) {
       const n = Math.min(size, end - pos);
       if (n <= 0) return void this.push(null);
       const buf = Buffer.allocUnsafe(n);
-      read(fd, buf, 0, n, pos, (err, got) => {
-        if (err) return void this.destroy(err);
-        if (got === 0) return void this.destroy(new Error('unexpected end of the zip file'));
-        pos += got;
-        this.push(buf.subarray(0, got));
-      });
+      file.read(buf, 0, n, pos).then(
+        (got) => {
+          if (got === 0) return void this.destroy(new Error('unexpected end of the zip file'));
+          pos += got;
+          this.push(buf.subarray(0, got));
+        },
+        (err: Error) => this.destroy(err),
+      );
     },
   });
 }
 
 class CheckedFileReader extends yauzl.RandomAccessReader {
   constructor(
-    private readonly fd: number,
+    private readonly file: RandomAccessFile,
     private readonly size: number,
   ) {
     super();
@@ -100,15 +102,18 @@ class CheckedFileReader extends yauzl.RandomAccessReader {
     callback: (err: Error | null, bytesRead?: number) => void,
   ): void {
     const bad = this.closed ? new Error('zip read after close') : this.outside(position, position + length);
-    if (bad) return void setImmediate(() => callback(bad));
-    read(this.fd, buffer, offset, length, position, (err, n) => callback(err, n));
+    if (bad) return void queueMicrotask(() => callback(bad));
+    this.file.read(buffer, offset, length, position).then(
+      (n) => callback(null, n),
+      (err: Error) => callback(err),
+    );
   }
 
   override _readStreamForRange(start: number, end: number): Readable {
     const bad = this.closed ? new Error('zip read after close') : this.outside(start, end);
-    if (!bad) return rangeStream(this.fd, start, end);
+    if (!bad) return rangeStream(this.file, start, end);
     const s = new PassThrough();
-    setImmediate(() => s.destroy(bad));
+    queueMicrotask(() => s.destroy(bad));
     return s;
   }
 
@@ -117,9 +122,12 @@ class CheckedFileReader extends yauzl.RandomAccessReader {
   override close(callback: (err: Error | null) => void): void {
     // yauzl's reference count can reach zero twice when an entry's stream fails (its filter unrefs on error and on
     // destroy): close the fd once, so a recycled fd number is never closed under someone else.
-    if (this.closed) return void setImmediate(() => callback(null));
+    if (this.closed) return void queueMicrotask(() => callback(null));
     this.closed = true;
-    close(this.fd, callback);
+    this.file.close().then(
+      () => callback(null),
+      (err: Error) => callback(err),
+    );
   }
 }
 
@@ -127,15 +135,14 @@ function open(src: ZipSource): Promise<ZipFile> {
   return new Promise((resolve, reject) => {
     const done = (err: Error | null, zf: ZipFile) => (err ? reject(err) : resolve(zf));
     if (Buffer.isBuffer(src)) return yauzl.fromBuffer(src, OPEN_OPTIONS, done);
-    openFile(src.path, 'r', (err, fd) => {
-      if (err) return reject(err);
-      const reader = new CheckedFileReader(fd, src.size);
+    src.files.openRandom(src.path).then((file) => {
+      const reader = new CheckedFileReader(file, src.size);
       yauzl.fromRandomAccessReader(reader, src.size, OPEN_OPTIONS, (e, zf) => {
         // yauzl closes the reader with the zip; a zip it refused to open never took it.
-        if (e) close(fd, () => reject(e));
+        if (e) void file.close().finally(() => reject(e));
         else resolve(zf);
       });
-    });
+    }, reject);
   });
 }
 

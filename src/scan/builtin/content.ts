@@ -1,13 +1,11 @@
 // One pass over a part's decoded bytes that gathers what every content check needs, so a large part is streamed, not
 // held: the SHA-256 (hash blocklist), whether the EICAR string occurs (searched across chunk boundaries), and the
 // first bytes (executable and container magic). Only containers, whose checks need the whole file (zip: random
-// access for yauzl; OLE: cfb), are kept: in memory up to a limit, in a private temp file beyond it.
+// access for yauzl; OLE: cfb), are kept: in memory up to a limit, in a private temp file beyond it (the file port's,
+// under dataDir).
 import { createHash, type Hash } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import type { ScanFiles, TempFile } from '../files.js';
 import { containsEicar, eicarNeedle } from './eicar.js';
 import { isOle, isZip } from './rules.js';
 
@@ -51,53 +49,41 @@ export function factsOfBuffer(buf: Buffer, wantHash: boolean): ContentFacts {
 }
 
 /** Whole content as a buffer (an OLE file, which cfb reads only from memory). */
-export async function wholeBuffer(w: WholeContent): Promise<Buffer> {
-  return w.kind === 'buffer' ? w.buf : readFile(w.path);
-}
-
-function writeChunk(ws: WriteStream, chunk: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    ws.write(chunk, (err) => (err ? reject(err) : resolve()));
-  });
+export async function wholeBuffer(w: WholeContent, files: ScanFiles): Promise<Buffer> {
+  return w.kind === 'buffer' ? w.buf : files.readAll(w.path);
 }
 
 /** Keeps a container: chunks in memory until `limit`, then everything so far and after in a 0600 temp file. */
 class Keeper {
   private chunks: Buffer[] = [];
   private size = 0;
-  private dir?: string;
-  private path?: string;
-  private ws?: WriteStream;
+  private file?: TempFile;
 
-  constructor(private readonly limit: number) {}
+  constructor(
+    private readonly limit: number,
+    private readonly files: ScanFiles,
+  ) {}
 
   async add(chunk: Buffer): Promise<void> {
     this.size += chunk.length;
-    if (this.ws) return writeChunk(this.ws, chunk);
+    if (this.file) return this.file.write(chunk);
     this.chunks.push(chunk);
     if (this.size <= this.limit) return;
-    this.dir = await mkdtemp(join(tmpdir(), 'mailshield-scan-'));
-    this.path = join(this.dir, 'part');
-    this.ws = createWriteStream(this.path, { mode: 0o600 });
+    this.file = await this.files.createTemp();
     const pending = this.chunks;
     this.chunks = [];
-    for (const c of pending) await writeChunk(this.ws, c);
+    for (const c of pending) await this.file.write(c);
   }
 
   async finish(): Promise<WholeContent> {
-    if (!this.ws) return { kind: 'buffer', buf: Buffer.concat(this.chunks, this.size) };
-    const ws = this.ws;
-    await new Promise<void>((resolve, reject) => {
-      ws.once('error', reject);
-      ws.end(() => resolve());
-    });
-    return { kind: 'file', path: this.path!, size: this.size };
+    if (!this.file) return { kind: 'buffer', buf: Buffer.concat(this.chunks, this.size) };
+    await this.file.end();
+    return { kind: 'file', path: this.file.path, size: this.size };
   }
 
   async dispose(): Promise<void> {
     this.chunks = [];
-    this.ws?.destroy();
-    if (this.dir) await rm(this.dir, { recursive: true, force: true });
+    await this.file?.dispose();
   }
 }
 
@@ -108,6 +94,7 @@ class Keeper {
 export async function factsOfStream(
   stream: Readable,
   wantHash: boolean,
+  files: ScanFiles,
   inMemoryLimit = IN_MEMORY_CONTAINER_BYTES,
 ): Promise<ContentFacts> {
   const needle = eicarNeedle();
@@ -144,7 +131,7 @@ export async function factsOfStream(
         if (headLen < 8) continue;
         const start = Buffer.concat(headParts, headLen);
         if (isZip(start) || isOle(start)) {
-          keeper = new Keeper(inMemoryLimit);
+          keeper = new Keeper(inMemoryLimit, files);
           for (const c of early) await keeper.add(c);
         }
         early = undefined;

@@ -3,11 +3,14 @@
 // Parts are streamed through the checks (content.ts); only zips and OLE files are kept whole, as those checks need.
 import type { Config } from '../../core/config.js';
 import type { Engine, ScanInput } from '../engine.js';
-import { UnscannableMessage, walkMime, type MimePart, type StructureLimits } from '../mime-walk.js';
+import { UnscannableMessage, walkReadable, type MimePart, type StructureLimits } from '../mime-walk.js';
+import { Readable } from 'node:stream';
+import { chunksOf } from '../source.js';
 import type { Verdict } from '../types.js';
 import { ArchiveBomb, walkZip, type ArchiveBudget, type ArchiveLimits } from './archive.js';
 import { factsOfBuffer, factsOfStream, wholeBuffer, type ContentFacts } from './content.js';
 import { EICAR_SIGNATURE } from './eicar.js';
+import type { ScanFiles } from '../files.js';
 import { HashList } from './hash-list.js';
 import { isVbaProjectEntry, oleHasMacros } from './office.js';
 import { checkName, displayName, executableKind, isOle, isZip, RULES, type RuleHit } from './rules.js';
@@ -35,21 +38,34 @@ export class BuiltinEngine implements Engine {
   readonly name = ENGINE;
   private readonly hashes: HashList;
 
-  constructor(private readonly opts: BuiltinOptions) {
-    this.hashes = new HashList(opts.hashList);
+  constructor(
+    private readonly opts: BuiltinOptions,
+    private readonly files: ScanFiles,
+  ) {
+    this.hashes = new HashList(opts.hashList, files);
   }
 
   async scan(input: ScanInput): Promise<Verdict> {
+    const chunks = chunksOf(input.source);
     try {
-      this.hashes.refresh();
+      return await this.scanChunks(chunks);
+    } finally {
+      if (chunks instanceof Readable) chunks.destroy();
+    }
+  }
+
+  /** Scans a message given as chunks in order, however it is cut: the same verdict as for the whole buffer. */
+  async scanChunks(chunks: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer>): Promise<Verdict> {
+    try {
+      await this.hashes.refresh();
     } catch (e) {
       return { kind: 'error', engine: ENGINE, reason: e instanceof Error ? e.message : String(e) };
     }
     const budget: ArchiveBudget = { entries: 0, expanded: 0 };
     let found: Verdict | undefined;
     try {
-      await walkMime(
-        input.source,
+      await walkReadable(
+        chunks,
         async (part) => {
           found = await this.scanPart(part, budget);
           return found ? 'stop' : 'continue';
@@ -91,7 +107,7 @@ export class BuiltinEngine implements Engine {
     // A nested message is walked part by part by the MIME walk; scanning its raw text here too would only blur
     // which part a finding is in.
     if (part.contentType === 'message/rfc822') return undefined;
-    const facts = await factsOfStream(part.content, this.hashes.size > 0);
+    const facts = await factsOfStream(part.content, this.hashes.size > 0, this.files);
     try {
       return await this.scanContent(label, facts, 0, budget);
     } finally {
@@ -122,7 +138,7 @@ export class BuiltinEngine implements Engine {
     // Archives first, so a finding names the entry rather than the stored bytes of the zip around it.
     if (whole && isZip(content.head)) {
       try {
-        const zipSrc = whole.kind === 'buffer' ? whole.buf : { path: whole.path, size: whole.size };
+        const zipSrc = whole.kind === 'buffer' ? whole.buf : { path: whole.path, size: whole.size, files: this.files };
         const inside = await walkZip<Verdict>(zipSrc, zipDepth + 1, this.opts.archive, budget, {
           onName: async (name) => {
             const entryLabel = `${label} > ${displayName(name)}`;
@@ -161,7 +177,7 @@ export class BuiltinEngine implements Engine {
       const v = this.ruleVerdict([{ rule: 'executable', detail: `content is a ${exe}` }], label);
       if (v) return v;
     }
-    if (whole && isOle(content.head) && oleHasMacros(await wholeBuffer(whole))) {
+    if (whole && isOle(content.head) && oleHasMacros(await wholeBuffer(whole, this.files))) {
       const v = this.ruleVerdict([{ rule: 'office-macro', detail: 'Office document with a VBA macro project' }], label);
       if (v) return v;
     }
@@ -183,6 +199,6 @@ export function unscannableVerdict(e: UnscannableMessage): Verdict {
 /** How a part is named to users: its file name when it has one. */
 function labelOf(part: MimePart): string {
   if (part.filenames.length > 0) return displayName(part.filenames[0]!);
-  if (part.id.endsWith('text')) return 'the message text';
+  if (part.role === 'text') return 'the message text';
   return `part ${part.id} (${part.contentType})`;
 }

@@ -1,7 +1,8 @@
 // The SHA-256 blocklist (scan.builtin.hashList): one hex digest per line, optionally followed by a name; `#` starts a
-// comment. The file is re-read when its mtime changes, so an updated list applies without a restart.
-import { readFileSync, statSync } from 'node:fs';
+// comment. The file is re-read when its mtime changes, so an updated list applies without a restart. The mtime is
+// looked at once per scan, asynchronously through the file port; scans that start together share one look.
 import { ShieldError } from '../../core/errors.js';
+import type { ScanFiles } from '../files.js';
 
 export interface HashListEntry {
   sha256: string;
@@ -28,26 +29,33 @@ export function parseHashList(text: string, file: string): Map<string, HashListE
 export class HashList {
   private entries = new Map<string, HashListEntry>();
   private mtimeMs = -1;
+  private pending: Promise<void> | null = null;
 
-  constructor(private readonly file: string | undefined) {
-    this.refresh();
-  }
+  constructor(
+    private readonly file: string | undefined,
+    private readonly files: ScanFiles,
+  ) {}
 
   /** Re-reads the file if it changed. A list that cannot be read is a config error, never an empty list. */
-  refresh(): void {
-    if (!this.file) return;
-    let st;
+  refresh(): Promise<void> {
+    if (!this.file) return Promise.resolve();
+    this.pending ??= this.load(this.file).finally(() => (this.pending = null));
+    return this.pending;
+  }
+
+  private async load(file: string): Promise<void> {
+    let mtime: number;
     try {
-      st = statSync(this.file);
+      mtime = await this.files.mtimeMs(file);
     } catch (e) {
-      throw new ShieldError('MS_ERR_CONFIG_INVALID', `scan.builtin.hashList: cannot read ${this.file}`, {
+      throw new ShieldError('MS_ERR_CONFIG_INVALID', `scan.builtin.hashList: cannot read ${file}`, {
         fix: 'create the file or remove scan.builtin.hashList',
         cause: e,
       });
     }
-    if (st.mtimeMs === this.mtimeMs) return;
-    this.entries = parseHashList(readFileSync(this.file, 'utf8'), this.file);
-    this.mtimeMs = st.mtimeMs;
+    if (mtime === this.mtimeMs) return;
+    this.entries = parseHashList(await this.files.readText(file), file);
+    this.mtimeMs = mtime;
   }
 
   lookup(sha256: string): HashListEntry | undefined {
