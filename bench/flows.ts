@@ -47,10 +47,13 @@ export async function pop3Download(
 
 function throttle(w: Wire, bytesPerSec: number): void {
   const step = 256 * 1024;
-  const t0 = performance.now();
+  // The budget starts at the first byte of the download, not at login: the time the relay spends capturing and
+  // scanning before it sends anything must not become credit that lets the "slow" client read tens of MB at full speed.
+  let t0 = -1;
   let read = 0;
   let nextPause = step;
   w.sock.on('data', (c: Buffer) => {
+    if (t0 < 0) t0 = performance.now();
     read += c.length;
     if (read < nextPause) return;
     nextPause = read + step;
