@@ -4,7 +4,7 @@
 import type { PolicyException, Relaxation, UpstreamPolicyName } from '../core/config.js';
 import { ShieldError, type ErrorCode } from '../core/errors.js';
 import { diagnoseChain } from './chain-diagnosis.js';
-import type { CertSummary, PolicyFinding, UpstreamHandshakeFacts } from './facts.js';
+import type { CertSummary, PolicyFinding, UpstreamHandshakeFacts } from '../core/tls-facts.js';
 import { humanProtocol, parseTempKey, versionRank, WEAK_DIGESTS } from './names.js';
 import { CERT_RULES, UPSTREAM_PROFILES, type UpstreamProfile } from './profiles.js';
 

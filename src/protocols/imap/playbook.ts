@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { defaultConfig, type AccountConfig } from '../../core/config.js';
 import { DEFAULT_LIMITS, type Limits } from '../../core/limits.js';
 import type { Leg, Session, SessionCommand, SessionEvent } from '../../core/session.js';
-import type { ScanAction } from '../../scan/types.js';
+import type { ScanAction } from '../../core/scan-contract.js';
 import { createImapSession } from './session.js';
 
 export const NOTICE = Buffer.from(

@@ -30,7 +30,7 @@ import { heldClientInputBytes } from '../../core/limits.js';
 import { ClientStartTlsGuard } from '../../core/starttls-guard.js';
 import { UpstreamSetupStepper, type SetupOutcome } from '../../core/upstream-setup.js';
 import { shapedNoticeBody } from '../../scan/notice.js';
-import type { ScanAction } from '../../scan/types.js';
+import type { ScanAction } from '../../core/scan-contract.js';
 import { appendRefusal, nonSyncLiteral, type AppendMessage, type AppendState } from './append.js';
 import { capabilitiesIn, rewriteCapabilityLine, ServerCapabilities } from './capabilities.js';
 import { commandHead, mailboxKey, partialCounts, type CommandHead } from './command.js';

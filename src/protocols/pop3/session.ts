@@ -15,7 +15,7 @@ import {
   type SessionEvent,
   type SessionOptions,
 } from '../../core/session.js';
-import type { ScanAction } from '../../scan/types.js';
+import type { ScanAction } from '../../core/scan-contract.js';
 import { heldClientInputBytes } from '../../core/limits.js';
 import { ClientStartTlsGuard } from '../../core/starttls-guard.js';
 import { UpstreamSetupStepper, type SetupOutcome } from '../../core/upstream-setup.js';

@@ -7,7 +7,7 @@ import { validateConfig } from '../../core/config.js';
 import type { AccountConfig, Config } from '../../core/config.js';
 import type { SessionCommand, SessionEvent } from '../../core/session.js';
 import { SETUP_TIMER } from '../../core/upstream-setup.js';
-import type { ScanAction } from '../../scan/types.js';
+import type { ScanAction } from '../../core/scan-contract.js';
 import { createSmtpSession } from './session.js';
 
 export interface Setup {

@@ -36,7 +36,7 @@
 import { ShieldError } from '../../core/errors.js';
 import { log, send } from '../../core/session.js';
 import type { Session, SessionCommand, SessionEvent, SessionOptions } from '../../core/session.js';
-import type { ScanAction } from '../../scan/types.js';
+import type { ScanAction } from '../../core/scan-contract.js';
 import { heldClientInputBytes } from '../../core/limits.js';
 import { ClientStartTlsGuard } from '../../core/starttls-guard.js';
 import { UpstreamSetupStepper, type SetupOutcome } from '../../core/upstream-setup.js';
