@@ -20,6 +20,7 @@ import type { ClientHelloInfo, LeafSource, UpstreamHandshakeFacts } from '../cor
 import { shadowClient } from '../tls/shadow-policy.js';
 import { acceptClientTls } from './client-tls.js';
 import type { LiveHub, LiveSession, LiveSource } from './live.js';
+import { EventQueue } from '../core/event-queue.js';
 import { OUT_HIGH_WATER, OUT_LOW_WATER, OutQueue } from './out-queue.js';
 import { Spool } from './spool.js';
 import { connectUpstreamTcp, upgradeUpstreamTls, type UpstreamTarget } from './upstream.js';
@@ -331,7 +332,17 @@ export class Connection implements LiveSource {
     }
   }
 
+  /** Every event goes through the queue, so the session never hears one while it is still running its last batch. */
+  private readonly events = new EventQueue<SessionEvent>(
+    (event) => this.handleEvent(event),
+    (dropped) => this.internalFailure(new Error(`session fed itself ${dropped} events too many`), 'driver event loop'),
+  );
+
   private feed(event: SessionEvent): void {
+    this.events.push(event);
+  }
+
+  private handleEvent(event: SessionEvent): void {
     if (!this.session || (this.closed && event.type !== 'scan-done')) return;
     // The guard catches a throwing session; a throwing command is the driver's own fault, answered the same way.
     try {
@@ -345,13 +356,15 @@ export class Connection implements LiveSource {
   private internalFailure(e: unknown, where: string): void {
     this.outcome = 'MS_ERR_INTERNAL';
     this.record(() => this.deps.events?.error(this.id, this.deps.account.name, asShieldError(e)));
-    const cmds = this.session?.fail(e, where) ?? [];
-    try {
-      for (const c of cmds) this.exec(c);
-    } catch (again) {
-      this.log.error({ err: again instanceof Error ? again.message : String(again) }, 'internal error while closing');
-    }
-    this.close('both');
+    this.events.exclusive(() => {
+      const cmds = this.session?.fail(e, where) ?? [];
+      try {
+        for (const c of cmds) this.exec(c);
+      } catch (again) {
+        this.log.error({ err: again instanceof Error ? again.message : String(again) }, 'internal error while closing');
+      }
+      this.close('both');
+    });
   }
 
   private exec(c: SessionCommand): void {
