@@ -18,9 +18,11 @@
 // by message), append.ts (APPEND state and decisions), fetch.ts (FETCH items), fetch-command.ts (what the shield
 // changes in a FETCH command), session-state.ts (the session's records), ordered.ts (the ordered outputs).
 import { ShieldError } from '../../core/errors.js';
+import { routeEvent, type SessionEventHandlers } from '../../core/session-events.js';
 import {
   log,
   send,
+  type Leg,
   type Session,
   type SessionCommand,
   type SessionEvent,
@@ -86,7 +88,7 @@ export function createImapSession(opts: SessionOptions): Session {
   return new ImapSession(opts);
 }
 
-class ImapSession implements Session {
+class ImapSession implements Session, SessionEventHandlers {
   private phase: Phase = 'wait-start';
   private out: SessionCommand[] = [];
   private readonly toClient = new Ordered();
@@ -148,53 +150,45 @@ class ImapSession implements Session {
       if (event.type === 'scan-done') this.out.push({ type: 'capture-discard', id: event.id });
       return this.out;
     }
-    switch (event.type) {
-      case 'start':
-        this.phase = 'setup';
-        this.setup.begin(this.out);
-        this.pumpUpstream();
-        break;
-      case 'upstream-failed':
-        this.failUpstream(event.error);
-        break;
-      case 'data':
-        if (event.from === 'client') this.onClientData(event.data);
-        else if (this.phase === 'setup' && this.setup.awaitingTls) {
-          this.setup.injected(event.data.length, this.out);
-        } else {
-          this.upTok.push(event.data);
-          this.pumpUpstream();
-        }
-        break;
-      case 'tls-ready':
-        this.onTlsReady(event.leg);
-        break;
-      case 'tls-failed':
-        if (event.leg === 'upstream') this.failUpstream(event.error);
-        else this.closeAll('client TLS failed', { code: event.error.code });
-        break;
-      case 'closed':
-        this.onClosed(event.leg);
-        break;
-      case 'scan-done':
-        this.onScanDone(event.id, event.result);
-        break;
-      case 'capture-failed':
-        this.onCaptureFailed(event.id, event.error);
-        break;
-      case 'timer': {
-        const o = this.setup.timer(event.name);
-        if (o.kind === 'fail') this.failUpstream(o.error);
-        if (event.name === KEEPALIVE_TIMER) {
-          this.keepaliveArmed = false;
-          if (this.toClient.heldAtBoundary) this.out.push(send('client', keepalive()));
-        }
-        break;
-      }
-    }
+    routeEvent(event, this);
     this.maybeStartTlsGoAhead();
     this.flush();
     return this.out;
+  }
+
+  // ---------------------------------------------------------------- driver events (core/session-events.ts)
+
+  onStart(): void {
+    this.phase = 'setup';
+    this.setup.begin(this.out);
+    this.pumpUpstream();
+  }
+
+  onUpstreamFailed(error: ShieldError): void {
+    this.failUpstream(error);
+  }
+
+  onUpstreamData(data: Buffer): void {
+    if (this.phase === 'setup' && this.setup.awaitingTls) {
+      this.setup.injected(data.length, this.out);
+    } else {
+      this.upTok.push(data);
+      this.pumpUpstream();
+    }
+  }
+
+  onTlsFailed(leg: Leg, error: ShieldError): void {
+    if (leg === 'upstream') this.failUpstream(error);
+    else this.closeAll('client TLS failed', { code: error.code });
+  }
+
+  onTimer(name: string): void {
+    const o = this.setup.timer(name);
+    if (o.kind === 'fail') this.failUpstream(o.error);
+    if (name === KEEPALIVE_TIMER) {
+      this.keepaliveArmed = false;
+      if (this.toClient.heldAtBoundary) this.out.push(send('client', keepalive()));
+    }
   }
 
   // ---------------------------------------------------------------- plumbing
@@ -252,7 +246,7 @@ class ImapSession implements Session {
     this.closeAll('imap session ends', { code: error.code });
   }
 
-  private onClosed(leg: 'client' | 'upstream'): void {
+  onClosed(leg: 'client' | 'upstream'): void {
     if (leg === 'upstream' && this.phase !== 'relay') {
       this.failUpstream(
         new ShieldError('MS_ERR_UPSTREAM_CLOSED', 'The mail server closed the connection before the session started'),
@@ -262,7 +256,7 @@ class ImapSession implements Session {
     this.closeAll(`${leg} closed the connection`);
   }
 
-  private onTlsReady(leg: 'client' | 'upstream'): void {
+  onTlsReady(leg: 'client' | 'upstream'): void {
     if (leg === 'client') {
       this.clientSecure = true;
       this.startTls.tlsReady();
@@ -340,7 +334,7 @@ class ImapSession implements Session {
 
   // ---------------------------------------------------------------- client commands
 
-  private onClientData(data: Buffer): void {
+  onClientData(data: Buffer): void {
     if (this.startTls.active) {
       if (!this.startTls.push(data, this.out)) this.tooMuchClientInput();
       return;
@@ -1263,7 +1257,7 @@ class ImapSession implements Session {
 
   // ---------------------------------------------------------------- scan results
 
-  private onScanDone(id: number, result: ScanAction): void {
+  onScanDone(id: number, result: ScanAction): void {
     const cap = this.captures.get(id);
     this.captures.delete(id);
     if (!cap || cap.failed) {
@@ -1324,7 +1318,7 @@ class ImapSession implements Session {
     }
   }
 
-  private onCaptureFailed(id: number, error: ShieldError): void {
+  onCaptureFailed(id: number, error: ShieldError): void {
     const cap = this.captures.get(id);
     if (!cap || cap.failed) return;
     cap.failed = true;

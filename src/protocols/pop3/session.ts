@@ -7,9 +7,11 @@
 // output is held in `entry.out` until every earlier answer has been written, so a slow scan of message 1 never lets
 // the reply to a later command overtake it, while captures of later messages keep streaming to the spool.
 import { ShieldError } from '../../core/errors.js';
+import { routeEvent, type SessionEventHandlers } from '../../core/session-events.js';
 import {
   log,
   send,
+  type Leg,
   type SessionCommand,
   type Session,
   type SessionEvent,
@@ -83,7 +85,7 @@ export function createPop3Session(opts: SessionOptions): Session {
   return new Pop3Session(opts);
 }
 
-class Pop3Session implements Session {
+class Pop3Session implements Session, SessionEventHandlers {
   private phase: Phase = 'init';
   private out: SessionCommand[] = [];
   private clientSecure: boolean;
@@ -141,39 +143,7 @@ class Pop3Session implements Session {
   handle(event: SessionEvent): SessionCommand[] {
     this.out = [];
     if (this.phase === 'closed') return [];
-    switch (event.type) {
-      case 'start':
-        this.onStart();
-        break;
-      case 'upstream-failed':
-        this.failUpstream(event.error);
-        break;
-      case 'data':
-        if (event.from === 'client') this.onClientData(event.data);
-        else this.onUpstreamData(event.data);
-        break;
-      case 'tls-ready':
-        this.onTlsReady(event.leg);
-        break;
-      case 'tls-failed':
-        if (event.leg === 'upstream') this.failUpstream(event.error);
-        else this.abort('error', 'client TLS handshake failed', event.error);
-        break;
-      case 'closed':
-        this.onClosed(event.leg);
-        break;
-      case 'scan-done':
-        this.onScanDone(event.id, event.result);
-        break;
-      case 'capture-failed':
-        this.onCaptureFailed(event.id, event.error);
-        break;
-      case 'timer': {
-        const o = this.setup.timer(event.name);
-        if (o.kind === 'fail') this.failUpstream(o.error);
-        break;
-      }
-    }
+    routeEvent(event, this);
     // Answers that became ready go out before the commands they unblocked, so the transcript reads in order.
     this.flush();
     if (this.phase === 'ready') this.pumpClient();
@@ -183,12 +153,26 @@ class Pop3Session implements Session {
 
   // ---- lifecycle -------------------------------------------------------------------------------------------------
 
-  private onStart(): void {
+  onStart(): void {
     if (this.phase !== 'init') return;
     this.phase = 'setup';
     this.setup.begin(this.out);
     // A greeting that arrived before `start` is waiting in the framer.
     this.onUpstreamData(Buffer.alloc(0));
+  }
+
+  onUpstreamFailed(error: ShieldError): void {
+    this.failUpstream(error);
+  }
+
+  onTlsFailed(leg: Leg, error: ShieldError): void {
+    if (leg === 'upstream') this.failUpstream(error);
+    else this.abort('error', 'client TLS handshake failed', error);
+  }
+
+  onTimer(name: string): void {
+    const o = this.setup.timer(name);
+    if (o.kind === 'fail') this.failUpstream(o.error);
   }
 
   private failUpstream(error: ShieldError): void {
@@ -213,7 +197,7 @@ class Pop3Session implements Session {
     this.liveCaptures.clear();
   }
 
-  private onTlsReady(leg: 'client' | 'upstream'): void {
+  onTlsReady(leg: 'client' | 'upstream'): void {
     if (leg === 'upstream') {
       if (this.phase !== 'setup' || !this.setup.awaitingTls) return;
       // Forget everything learned in plaintext; the client now sees the original greeting (its APOP timestamp too).
@@ -230,7 +214,7 @@ class Pop3Session implements Session {
     this.out.push(log('info', 'client STLS complete'));
   }
 
-  private onClosed(leg: 'client' | 'upstream'): void {
+  onClosed(leg: 'client' | 'upstream'): void {
     if (leg === 'client') {
       // Never QUIT upstream for a vanished client: QUIT commits its DELEs (RFC 1939 UPDATE state).
       const midTransfer = this.awaiting.length > 0 || this.liveCaptures.size > 0;
@@ -292,7 +276,7 @@ class Pop3Session implements Session {
 
   // ---- client side -----------------------------------------------------------------------------------------------
 
-  private onClientData(data: Buffer): void {
+  onClientData(data: Buffer): void {
     if (this.stls.active) {
       if (!this.stls.push(data, this.out)) this.tooMuchClientInput();
       return;
@@ -481,7 +465,7 @@ class Pop3Session implements Session {
 
   // ---- upstream side ---------------------------------------------------------------------------------------------
 
-  private onUpstreamData(data: Buffer): void {
+  onUpstreamData(data: Buffer): void {
     if (this.phase === 'setup' && this.setup.awaitingTls) {
       this.setup.injected(data.length, this.out);
       return;
@@ -670,7 +654,7 @@ class Pop3Session implements Session {
 
   // ---- scanning --------------------------------------------------------------------------------------------------
 
-  private onScanDone(id: number, result: ScanAction): void {
+  onScanDone(id: number, result: ScanAction): void {
     const e = this.byCapture.get(id);
     if (!e || e.done) return;
     this.byCapture.delete(id);
@@ -722,7 +706,7 @@ class Pop3Session implements Session {
     e.done = true;
   }
 
-  private onCaptureFailed(id: number, error: ShieldError): void {
+  onCaptureFailed(id: number, error: ShieldError): void {
     const e = this.byCapture.get(id);
     if (!e || e.done) return;
     this.out.push(log('warn', 'capture failed', { msg: e.msg, code: error.code, error: error.message }));

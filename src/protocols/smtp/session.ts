@@ -35,7 +35,8 @@
 //      the CRLF form of a message, RFC 6376 section 5.3.)
 import { ShieldError } from '../../core/errors.js';
 import { log, send } from '../../core/session.js';
-import type { Session, SessionCommand, SessionEvent, SessionOptions } from '../../core/session.js';
+import type { Leg, Session, SessionCommand, SessionEvent, SessionOptions } from '../../core/session.js';
+import { routeEvent, type SessionEventHandlers } from '../../core/session-events.js';
 import type { ScanAction } from '../../core/scan-contract.js';
 import { heldClientInputBytes } from '../../core/limits.js';
 import { ClientStartTlsGuard } from '../../core/starttls-guard.js';
@@ -75,7 +76,7 @@ interface Capture {
 
 const PIPELINABLE = new Set(['MAIL', 'RCPT', 'RSET']);
 
-class SmtpSession implements Session {
+class SmtpSession implements Session, SessionEventHandlers {
   private out: SessionCommand[] = [];
   private phase: Phase = 'wait-start';
   private readonly client: ClientFramer;
@@ -113,7 +114,7 @@ class SmtpSession implements Session {
   handle(ev: SessionEvent): SessionCommand[] {
     this.out = [];
     // A throw here reaches the shared guard (src/core/session-guard.ts), which answers with internalErrorReply.
-    this.dispatch(ev);
+    routeEvent(ev, this);
     return this.out;
   }
 
@@ -121,59 +122,47 @@ class SmtpSession implements Session {
     return ours(421, '4.3.0', error.toReplyText());
   }
 
-  private dispatch(ev: SessionEvent): void {
-    switch (ev.type) {
-      case 'start':
-        if (this.phase !== 'wait-start') return;
-        this.phase = 'setup';
-        this.setup.begin(this.out);
-        this.pumpUpstream();
-        return;
-      case 'upstream-failed':
-        if (this.phase === 'closed') return;
-        this.failBeforeGreeting(ev.error);
-        return;
-      case 'data':
-        if (ev.from === 'client') this.onClientData(ev.data);
-        else this.onUpstreamData(ev.data);
-        return;
-      case 'tls-ready':
-        if (ev.leg === 'upstream' && this.phase === 'setup') {
-          this.afterSetup(this.setup.tlsReady(this.out), null);
-        } else if (ev.leg === 'client' && this.phase === 'client-tls') {
-          this.stls.tlsReady();
-          this.secure = true;
-          this.needHelo = true;
-          this.resetTxn();
-          this.phase = 'ready';
-          this.out.push(log('info', 'client TLS established', { stage: 'starttls' }));
-          this.pumpClient();
-        }
-        return;
-      case 'tls-failed':
-        if (this.phase === 'closed') return;
-        if (ev.leg === 'upstream' && !this.greeted) {
-          this.failBeforeGreeting(ev.error);
-        } else {
-          this.out.push(log('warn', `${ev.leg} TLS failed`, { code: ev.error.code, error: ev.error.message }));
-          this.closeAll();
-        }
-        return;
-      case 'closed':
-        this.onClosed(ev.leg);
-        return;
-      case 'scan-done':
-        this.onScanDone(ev.id, ev.result);
-        return;
-      case 'capture-failed':
-        this.onCaptureFailed(ev.id, ev.error);
-        return;
-      case 'timer': {
-        const o = this.setup.timer(ev.name);
-        if (o.kind === 'fail' && this.phase !== 'closed') this.failBeforeGreeting(o.error);
-        return;
-      }
+  // ---- driver events (core/session-events.ts) ---------------------------------------------------------------------
+
+  onStart(): void {
+    if (this.phase !== 'wait-start') return;
+    this.phase = 'setup';
+    this.setup.begin(this.out);
+    this.pumpUpstream();
+  }
+
+  onUpstreamFailed(error: ShieldError): void {
+    if (this.phase === 'closed') return;
+    this.failBeforeGreeting(error);
+  }
+
+  onTlsReady(leg: Leg): void {
+    if (leg === 'upstream' && this.phase === 'setup') {
+      this.afterSetup(this.setup.tlsReady(this.out), null);
+    } else if (leg === 'client' && this.phase === 'client-tls') {
+      this.stls.tlsReady();
+      this.secure = true;
+      this.needHelo = true;
+      this.resetTxn();
+      this.phase = 'ready';
+      this.out.push(log('info', 'client TLS established', { stage: 'starttls' }));
+      this.pumpClient();
     }
+  }
+
+  onTlsFailed(leg: Leg, error: ShieldError): void {
+    if (this.phase === 'closed') return;
+    if (leg === 'upstream' && !this.greeted) {
+      this.failBeforeGreeting(error);
+    } else {
+      this.out.push(log('warn', `${leg} TLS failed`, { code: error.code, error: error.message }));
+      this.closeAll();
+    }
+  }
+
+  onTimer(name: string): void {
+    const o = this.setup.timer(name);
+    if (o.kind === 'fail' && this.phase !== 'closed') this.failBeforeGreeting(o.error);
   }
 
   // ---- helpers ----
@@ -226,7 +215,7 @@ class SmtpSession implements Session {
 
   // ---- upstream ----
 
-  private onUpstreamData(data: Buffer): void {
+  onUpstreamData(data: Buffer): void {
     if (this.phase === 'closed') return;
     if (this.setup.awaitingTls) return this.setup.injected(data.length, this.out);
     this.up.push(data);
@@ -380,7 +369,7 @@ class SmtpSession implements Session {
 
   // ---- client ----
 
-  private onClientData(data: Buffer): void {
+  onClientData(data: Buffer): void {
     if (this.phase === 'closed') return;
     if (this.phase === 'client-tls') {
       this.stls.push(data, this.out);
@@ -559,7 +548,7 @@ class SmtpSession implements Session {
     this.closeAll();
   }
 
-  private onScanDone(id: number, result: ScanAction): void {
+  onScanDone(id: number, result: ScanAction): void {
     const c = this.capture;
     if (this.phase === 'closed' || !c || c.id !== id || c.state !== 'scanning') return;
     switch (result.action) {
@@ -595,7 +584,7 @@ class SmtpSession implements Session {
     this.pumpClient();
   }
 
-  private onCaptureFailed(id: number, error: ShieldError): void {
+  onCaptureFailed(id: number, error: ShieldError): void {
     const c = this.capture;
     if (this.phase === 'closed' || !c || c.id !== id) return;
     this.out.push(log('warn', 'capture failed', { code: error.code, error: error.message }));
@@ -612,7 +601,7 @@ class SmtpSession implements Session {
     }
   }
 
-  private onClosed(leg: 'client' | 'upstream'): void {
+  onClosed(leg: 'client' | 'upstream'): void {
     if (this.phase === 'closed') return;
     if (leg === 'client') {
       if (this.capture?.state === 'receiving')
