@@ -2,8 +2,9 @@
 // this file (state, ordering, output), responses.ts (upstream greeting, STARTTLS, response routing and mailbox
 // state), fetch-intercept.ts (FETCH interception and the shield's own whole-message fetch), append-relay.ts
 // (APPEND), scan-results.ts (verdicts) and session.ts (events, client commands).
+import { EventDrivenSession } from '../../core/session-events.js';
 import { ShieldError } from '../../core/errors.js';
-import { log, send, type SessionCommand, type SessionOptions } from '../../core/session.js';
+import { log, send, type SessionOptions } from '../../core/session.js';
 import { heldClientInputBytes } from '../../core/limits.js';
 import { ClientStartTlsGuard } from '../../core/starttls-guard.js';
 import { UpstreamSetupStepper, type SetupOutcome } from '../../core/upstream-setup.js';
@@ -45,9 +46,8 @@ export interface ClientCommand {
 
 export const KEEPALIVE_TIMER = 'imap-scan-keepalive';
 
-export abstract class ImapSessionCore {
+export abstract class ImapSessionCore extends EventDrivenSession {
   protected phase: Phase = 'wait-start';
-  protected out: SessionCommand[] = [];
   protected readonly toClient = new Ordered();
   protected readonly toUpstream = new Ordered();
   protected clientTok: ImapTokenizer;
@@ -84,6 +84,7 @@ export abstract class ImapSessionCore {
   protected keepaliveArmed = false;
 
   constructor(protected readonly opts: SessionOptions) {
+    super();
     this.clientSecure = opts.clientSecure;
     this.startTls = new ClientStartTlsGuard(heldClientInputBytes(opts.limits));
     this.clientTok = this.newTokenizer('client');

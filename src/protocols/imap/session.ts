@@ -18,7 +18,7 @@
 // by message), append.ts (APPEND state and decisions), fetch.ts (FETCH items), fetch-command.ts (what the shield
 // changes in a FETCH command), session-state.ts (the session's records), ordered.ts (the ordered outputs).
 import { ShieldError } from '../../core/errors.js';
-import { routeEvent, type SessionEventHandlers } from '../../core/session-events.js';
+import { type SessionEventHandlers } from '../../core/session-events.js';
 import {
   log,
   send,
@@ -37,22 +37,17 @@ import { type InFlight } from './session-state.js';
 import { ClientCommand, KEEPALIVE_TIMER } from './session-core.js';
 import { ImapScanResults } from './scan-results.js';
 
-export function createImapSession(opts: SessionOptions): Session {
-  return new ImapSession(opts);
-}
-
 class ImapSession extends ImapScanResults implements Session, SessionEventHandlers {
-  handle(event: SessionEvent): SessionCommand[] {
-    this.out = [];
-    if (this.phase === 'closed') {
-      // Captures still finishing after the end must be let go.
-      if (event.type === 'scan-done') this.out.push({ type: 'capture-discard', id: event.id });
-      return this.out;
-    }
-    routeEvent(event, this);
+  protected override whenClosed(event: SessionEvent): boolean {
+    if (this.phase !== 'closed') return false;
+    // Captures still finishing after the end must be let go.
+    if (event.type === 'scan-done') this.out.push({ type: 'capture-discard', id: event.id });
+    return true;
+  }
+
+  protected override afterEvent(): void {
     this.maybeStartTlsGoAhead();
     this.flush();
-    return this.out;
   }
 
   // ---------------------------------------------------------------- driver events (core/session-events.ts)
@@ -356,4 +351,8 @@ class ImapSession extends ImapScanResults implements Session, SessionEventHandle
     for (const c of cmds) this.toClient.push(g, c);
     this.toClient.close(g);
   }
+}
+
+export function createImapSession(opts: SessionOptions): Session {
+  return new ImapSession(opts);
 }

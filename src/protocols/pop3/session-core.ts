@@ -1,6 +1,7 @@
 // The POP3 session's state and its output: what every room of the session shares. The rooms: this file (state,
 // output), upstream-replies.ts (upstream set-up, CAPA and the server's answers), verdicts.ts (scan results) and
 // session.ts (events, lifecycle, client commands). Each room is a class in one chain.
+import { EventDrivenSession } from '../../core/session-events.js';
 import { ShieldError } from '../../core/errors.js';
 import { type SessionCommand, type SessionOptions } from '../../core/session.js';
 import { heldClientInputBytes } from '../../core/limits.js';
@@ -56,9 +57,8 @@ export interface Entry {
 /** A body line keyword of CAPA (RFC 2449), upper-cased. */
 export const capaKeyword = (l: string) => (l.split(' ')[0] ?? '').toUpperCase();
 
-export abstract class Pop3SessionCore {
+export abstract class Pop3SessionCore extends EventDrivenSession {
   protected phase: Phase = 'init';
-  protected out: SessionCommand[] = [];
   protected clientSecure: boolean;
   protected readonly clientIn: LineFramer;
   protected upIn: LineFramer;
@@ -94,6 +94,7 @@ export abstract class Pop3SessionCore {
   protected readonly maxHeldClientBytes: number;
 
   constructor(protected readonly opts: SessionOptions) {
+    super();
     this.clientSecure = opts.clientSecure;
     this.clientIn = new LineFramer(opts.limits.maxLineBytes);
     this.upIn = new LineFramer(opts.limits.maxLineBytes);

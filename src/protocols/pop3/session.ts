@@ -7,36 +7,24 @@
 // output is held in `entry.out` until every earlier answer has been written, so a slow scan of message 1 never lets
 // the reply to a later command overtake it, while captures of later messages keep streaming to the spool.
 import { ShieldError } from '../../core/errors.js';
-import { routeEvent, type SessionEventHandlers } from '../../core/session-events.js';
-import {
-  log,
-  send,
-  type Leg,
-  type SessionCommand,
-  type Session,
-  type SessionEvent,
-  type SessionOptions,
-} from '../../core/session.js';
+import { type SessionEventHandlers } from '../../core/session-events.js';
+import { log, send, type Leg, type Session, type SessionOptions } from '../../core/session.js';
 import { LINE_TOO_LONG, LineFramer, encodeMultiline, messageNumber, parseCommand, topOf, type Line } from './framer.js';
 import { ListBodyRewriter } from './list-view.js';
 import * as R from './replies.js';
 import { Entry } from './session-core.js';
 import { Pop3Verdicts } from './verdicts.js';
 
-export function createPop3Session(opts: SessionOptions): Session {
-  return new Pop3Session(opts);
-}
-
 class Pop3Session extends Pop3Verdicts implements Session, SessionEventHandlers {
-  handle(event: SessionEvent): SessionCommand[] {
-    this.out = [];
-    if (this.phase === 'closed') return [];
-    routeEvent(event, this);
+  protected override whenClosed(): boolean {
+    return this.phase === 'closed';
+  }
+
+  protected override afterEvent(): void {
     // Answers that became ready go out before the commands they unblocked, so the transcript reads in order.
     this.flush();
     if (this.phase === 'ready') this.pumpClient();
     this.flush();
-    return this.out;
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------------------------
@@ -350,4 +338,8 @@ class Pop3Session extends Pop3Verdicts implements Session, SessionEventHandlers 
     entry.done = true;
     this.stls.goAhead(R.stlsGoAhead(), this.out);
   }
+}
+
+export function createPop3Session(opts: SessionOptions): Session {
+  return new Pop3Session(opts);
 }

@@ -1,9 +1,10 @@
 // The SMTP session's state and the helpers every part of it uses. The session is split into rooms by what it does:
 // this file (state), upstream-relay.ts (upstream set-up and reply relay), data-flow.ts (DATA: capture, scan,
 // delivery) and session.ts (events, client commands). Each room is a class in one chain.
+import { EventDrivenSession } from '../../core/session-events.js';
 import { ShieldError } from '../../core/errors.js';
 import { log, send } from '../../core/session.js';
-import type { SessionCommand, SessionOptions } from '../../core/session.js';
+import type { SessionOptions } from '../../core/session.js';
 import { heldClientInputBytes } from '../../core/limits.js';
 import { ClientStartTlsGuard } from '../../core/starttls-guard.js';
 import { UpstreamSetupStepper } from '../../core/upstream-setup.js';
@@ -39,8 +40,7 @@ export interface Capture {
 
 export const PIPELINABLE = new Set(['MAIL', 'RCPT', 'RSET']);
 
-export abstract class SmtpSessionCore {
-  protected out: SessionCommand[] = [];
+export abstract class SmtpSessionCore extends EventDrivenSession {
   protected phase: Phase = 'wait-start';
   protected readonly client: ClientFramer;
   protected readonly up: ReplyFramer;
@@ -61,6 +61,7 @@ export abstract class SmtpSessionCore {
   protected readonly backlogCap: number;
 
   constructor(protected readonly opts: SessionOptions) {
+    super();
     this.client = new ClientFramer(opts.limits.maxLineBytes);
     this.up = new ReplyFramer(opts.limits.maxLineBytes);
     this.secure = opts.clientSecure;

@@ -35,8 +35,8 @@
 //      the CRLF form of a message, RFC 6376 section 5.3.)
 import { ShieldError } from '../../core/errors.js';
 import { log } from '../../core/session.js';
-import type { Leg, Session, SessionCommand, SessionEvent, SessionOptions } from '../../core/session.js';
-import { routeEvent, type SessionEventHandlers } from '../../core/session-events.js';
+import type { Leg, Session, SessionOptions } from '../../core/session.js';
+import { type SessionEventHandlers } from '../../core/session-events.js';
 import type { ClientUnit } from './framer.js';
 import { R, oneLine, ours } from './replies.js';
 import { PIPELINABLE, type Flight } from './session-core.js';
@@ -45,13 +45,6 @@ import { SmtpDataFlow } from './data-flow.js';
 export { SHIELD_EHLO_NAME } from './upstream-setup.js';
 
 class SmtpSession extends SmtpDataFlow implements Session, SessionEventHandlers {
-  handle(ev: SessionEvent): SessionCommand[] {
-    this.out = [];
-    // A throw here reaches the shared guard (src/core/session-guard.ts), which answers with internalErrorReply.
-    routeEvent(ev, this);
-    return this.out;
-  }
-
   internalErrorReply(error: ShieldError): string {
     return ours(421, '4.3.0', error.toReplyText());
   }
