@@ -21,7 +21,7 @@ import { shadowClient } from '../tls/shadow-policy.js';
 import type { LiveHub, LiveSession } from './live.js';
 import { OUT_HIGH_WATER, OUT_LOW_WATER, OutQueue } from './out-queue.js';
 import { Spool } from './spool.js';
-import { type UpstreamTarget } from './upstream.js';
+import type { UpstreamTarget } from './upstream.js';
 
 export interface ConnectionDeps {
   account: AccountConfig;

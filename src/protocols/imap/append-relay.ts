@@ -3,10 +3,10 @@
 import { log, send } from '../../core/session.js';
 import type { ScanAction } from '../../core/scan-contract.js';
 import { appendRefusal, nonSyncLiteral, type AppendMessage, type AppendState } from './append.js';
-import { type CommandHead } from './command.js';
+import type { CommandHead } from './command.js';
 import { continuation, literalMarker, shieldTagged } from './replies.js';
-import { type LiteralSpec } from './tokenizer.js';
-import { type InFlight } from './session-state.js';
+import type { LiteralSpec } from './tokenizer.js';
+import type { InFlight } from './session-state.js';
 import { ClientCommand } from './session-core.js';
 import { ImapFetchIntercept } from './fetch-intercept.js';
 

@@ -5,7 +5,7 @@ import { shapedNoticeBody } from '../../scan/notice.js';
 import { contentItem, FetchItemParser, noticePart, unquote, type ContentItem } from './fetch.js';
 import { isDescriptive, isTopHeader, noticeValue } from './header-view.js';
 import { literalMarker } from './replies.js';
-import { type LiteralSpec } from './tokenizer.js';
+import type { LiteralSpec } from './tokenizer.js';
 import { hasSeen, setsSeenItem, withSeen } from './seen.js';
 import {
   itemKey,
@@ -15,7 +15,7 @@ import {
   type InFlight,
   type OwnFetch,
 } from './session-state.js';
-import { type CachedVerdict } from './verdict-cache.js';
+import type { CachedVerdict } from './verdict-cache.js';
 import { ImapResponses } from './responses.js';
 
 export abstract class ImapFetchIntercept extends ImapResponses {

@@ -2,11 +2,11 @@
 // with the mailbox state (selected mailbox, read-only) it implies.
 import { ShieldError } from '../../core/errors.js';
 import { log, send } from '../../core/session.js';
-import { type SetupOutcome } from '../../core/upstream-setup.js';
+import type { SetupOutcome } from '../../core/upstream-setup.js';
 import { fetchStart } from './fetch.js';
 import { shieldTagged } from './replies.js';
-import { type LiteralSpec, type Token } from './tokenizer.js';
-import { type InFlight, type LiteralSink } from './session-state.js';
+import type { LiteralSpec, Token } from './tokenizer.js';
+import type { InFlight, LiteralSink } from './session-state.js';
 import { ImapSessionCore } from './session-core.js';
 
 export abstract class ImapResponses extends ImapSessionCore {

@@ -8,23 +8,15 @@ import { log, send, type SessionOptions } from '../../core/session.js';
 import { heldClientInputBytes } from '../../core/limits.js';
 import { ClientStartTlsGuard } from '../../core/starttls-guard.js';
 import { UpstreamSetupStepper, type SetupOutcome } from '../../core/upstream-setup.js';
-import { type AppendState } from './append.js';
+import type { AppendState } from './append.js';
 import { capabilitiesIn, rewriteCapabilityLine, ServerCapabilities } from './capabilities.js';
-import { type CommandHead } from './command.js';
+import type { CommandHead } from './command.js';
 import { ServedHeaders } from './header-view.js';
 import { Ordered, type Group } from './ordered.js';
 import { bye, byeUnavailable } from './replies.js';
 import { ImapTokenizer, type LiteralSpec } from './tokenizer.js';
 import { SeenState } from './seen.js';
-import {
-  type Capture,
-  type FetchContext,
-  type HeldDesc,
-  type InFlight,
-  type LiteralSink,
-  type OwnFetch,
-  type Waiter,
-} from './session-state.js';
+import type { Capture, FetchContext, HeldDesc, InFlight, LiteralSink, OwnFetch, Waiter } from './session-state.js';
 import { UpstreamSetup } from './upstream-setup.js';
 import { VerdictCache } from './verdict-cache.js';
 

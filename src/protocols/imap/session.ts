@@ -18,7 +18,7 @@
 // by message), append.ts (APPEND state and decisions), fetch.ts (FETCH items), fetch-command.ts (what the shield
 // changes in a FETCH command), session-state.ts (the session's records), ordered.ts (the ordered outputs).
 import { ShieldError } from '../../core/errors.js';
-import { type SessionEventHandlers } from '../../core/session-events.js';
+import type { SessionEventHandlers } from '../../core/session-events.js';
 import {
   log,
   send,
@@ -32,8 +32,8 @@ import { heldClientInputBytes } from '../../core/limits.js';
 import { commandHead, mailboxKey, partialCounts, type CommandHead } from './command.js';
 import { planFetch } from './fetch-command.js';
 import { byePlain, keepalive, shieldTagged, tagged } from './replies.js';
-import { type LiteralSpec } from './tokenizer.js';
-import { type InFlight } from './session-state.js';
+import type { LiteralSpec } from './tokenizer.js';
+import type { InFlight } from './session-state.js';
 import { ClientCommand, KEEPALIVE_TIMER } from './session-core.js';
 import { ImapScanResults } from './scan-results.js';
 

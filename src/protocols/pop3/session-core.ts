@@ -3,7 +3,7 @@
 // session.ts (events, lifecycle, client commands). Each room is a class in one chain.
 import { EventDrivenSession } from '../../core/session-events.js';
 import { ShieldError } from '../../core/errors.js';
-import { type SessionCommand, type SessionOptions } from '../../core/session.js';
+import type { SessionCommand, SessionOptions } from '../../core/session.js';
 import { heldClientInputBytes } from '../../core/limits.js';
 import { ClientStartTlsGuard } from '../../core/starttls-guard.js';
 import { UpstreamSetupStepper } from '../../core/upstream-setup.js';

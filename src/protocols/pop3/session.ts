@@ -7,7 +7,7 @@
 // output is held in `entry.out` until every earlier answer has been written, so a slow scan of message 1 never lets
 // the reply to a later command overtake it, while captures of later messages keep streaming to the spool.
 import { ShieldError } from '../../core/errors.js';
-import { type SessionEventHandlers } from '../../core/session-events.js';
+import type { SessionEventHandlers } from '../../core/session-events.js';
 import { log, send, type Leg, type Session, type SessionOptions } from '../../core/session.js';
 import { LINE_TOO_LONG, LineFramer, encodeMultiline, messageNumber, parseCommand, topOf, type Line } from './framer.js';
 import { ListBodyRewriter } from './list-view.js';

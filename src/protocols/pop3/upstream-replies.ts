@@ -2,7 +2,7 @@
 // server's answers matched to the client's commands in order; RETR bodies go into captures for the scan.
 import { ShieldError } from '../../core/errors.js';
 import { log, send } from '../../core/session.js';
-import { type SetupOutcome } from '../../core/upstream-setup.js';
+import type { SetupOutcome } from '../../core/upstream-setup.js';
 import { DotDecoder, LINE_TOO_LONG, statusOf, type Line } from './framer.js';
 import { rewriteListStatus } from './list-view.js';
 import * as R from './replies.js';

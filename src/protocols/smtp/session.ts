@@ -36,7 +36,7 @@
 import { ShieldError } from '../../core/errors.js';
 import { log } from '../../core/session.js';
 import type { Leg, Session, SessionOptions } from '../../core/session.js';
-import { type SessionEventHandlers } from '../../core/session-events.js';
+import type { SessionEventHandlers } from '../../core/session-events.js';
 import type { ClientUnit } from './framer.js';
 import { R, oneLine, ours } from './replies.js';
 import { PIPELINABLE, type Flight } from './session-core.js';

@@ -3,7 +3,7 @@
 import { ShieldError } from '../../core/errors.js';
 import { log } from '../../core/session.js';
 import type { SessionCommand } from '../../core/session.js';
-import { type SetupOutcome } from '../../core/upstream-setup.js';
+import type { SetupOutcome } from '../../core/upstream-setup.js';
 import type { Reply } from './framer.js';
 import { R, rewriteEhlo } from './replies.js';
 import type { SignatureParts } from './signature.js';
