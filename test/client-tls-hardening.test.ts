@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { ClientPolicyName } from '../src/core/config.js';
 import { acceptClientTls, type ClientTlsResult } from '../src/io/client-tls.js';
 import { SERVED_SUITES, STRICT_SUITES } from '../src/tls/client-policy.js';
-import type { LeafPair } from '../src/tls/facts.js';
+import type { LeafPair } from '../src/core/tls-facts.js';
 import { testPki, type TestPki } from './fixtures/pki.js';
 import { needs } from './fixtures/util.js';
 import { opensslClient, win7Client, type OpensslClient } from './fixtures/win7.js';

@@ -10,7 +10,7 @@ import type { ClientPolicyName } from '../src/core/config.js';
 import { acceptClientTls, leafNames, type ClientTlsResult } from '../src/io/client-tls.js';
 import { ClientHelloReader, parseClientHello } from '../src/tls/client-hello.js';
 import { LEGACY_EXTRA_SUITES, SERVED_SUITES, evaluateClientHello } from '../src/tls/client-policy.js';
-import type { LeafPair, LeafSource } from '../src/tls/facts.js';
+import type { LeafPair, LeafSource } from '../src/core/tls-facts.js';
 import { testPki, type TestPki } from './fixtures/pki.js';
 import { needs } from './fixtures/util.js';
 import { opensslClient, sha1SigalgsClient, win7Client, type OpensslClient } from './fixtures/win7.js';

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateConfig } from '../src/core/config.js';
 import { checkCaNames } from '../src/io/intercept/doctor-checks.js';
-import { caPermittedNames, loadOrCreateCa, rotateCa } from '../src/tls/ca.js';
+import { caPermittedNames } from '../src/tls/ca-names.js';
+import { loadOrCreateCa, rotateCa } from '../src/store/ca-files.js';
 import { tmpDir } from './fixtures/util.js';
 
 const cfg = (domains: string[]) =>

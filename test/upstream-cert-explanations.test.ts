@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import type { ErrorCode } from '../src/core/errors.js';
 import { connectUpstreamTcp, upgradeUpstreamTls, type UpstreamTarget } from '../src/io/upstream.js';
-import { loadOrCreateCa } from '../src/tls/ca.js';
+import { loadOrCreateCa } from '../src/store/ca-files.js';
 import { generateLeafKeys, issueLeafCert } from '../src/tls/leaf-cache.js';
 import { chainPki, testPki, type ChainCase } from './fixtures/pki.js';
 import { probeJson } from './probe-cli.js';

@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import type { PolicyException, UpstreamPolicyName } from '../src/core/config.js';
 import { isShieldError } from '../src/core/errors.js';
-import { ISP_TLS_OPTIONS } from '../src/io/demo-servers.js';
+import { ISP_TLS_OPTIONS } from '../src/demo/servers.js';
 import {
   connectUpstreamTcp,
   upgradeUpstreamTls,

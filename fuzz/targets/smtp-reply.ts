@@ -1,6 +1,6 @@
 // Server replies: the shield's SMTP ReplyFramer (multi-line "250-..." replies) and the probe's ReplyReader (every
 // protocol's reply shapes). Replies must not depend on the split, and the framed replies must be the input.
-import { ReplyReader, ReplyTooLong, type ReplyShape } from '../../src/probe/mail-dialog.js';
+import { ReplyReader, ReplyTooLong, type ReplyShape } from '../../src/protocols/mail-dialog.js';
 import { ReplyFramer } from '../../src/protocols/smtp/framer.js';
 import { check, sameForEverySplit, type Target } from '../target.js';
 

@@ -8,7 +8,9 @@ import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import * as x509 from '@peculiar/x509';
-import { CA_CERT_FILE, caPermittedNames, loadOrCreateCa, rotateCa, type LocalCa } from '../tls/ca.js';
+import { CA_CERT_FILE, loadOrCreateCa, rotateCa } from '../store/ca-files.js';
+import { caPermittedNames } from '../tls/ca-names.js';
+import type { LocalCa } from '../tls/ca.js';
 import { loadConfig } from './context.js';
 
 /** Where Debian/Ubuntu's update-ca-certificates picks up local CAs (files must end in .crt, PEM). */

@@ -2,18 +2,11 @@
 // ./mailshield.yaml. Relative paths inside the file resolve against the file's folder.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { defaultConfig, parseConfig, type Config } from '../core/config.js';
+import { defaultConfig, parseConfig } from '../core/config.js';
 import { ShieldError } from '../core/errors.js';
+import type { LoadedConfig } from '../core/loaded-config.js';
 
-export interface LoadedConfig {
-  config: Config;
-  /** The file it came from, or null for the embedded defaults. */
-  file: string | null;
-  /** Absolute dataDir. */
-  dataDir: string;
-  /** Resolves a path from the config file against the file's folder. */
-  resolvePath(p: string): string;
-}
+export type { LoadedConfig };
 
 export interface ConfigSource {
   config?: string;

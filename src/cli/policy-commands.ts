@@ -5,24 +5,13 @@ import { existsSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { asShieldError } from '../core/errors.js';
 import { openDb, storePath } from '../store/db.js';
-import { buildPolicyReport, loadPolicyReport, type PolicyReport } from '../probe/policy-report.js';
+import { buildPolicyReport, loadPolicyReport, parseSince, type PolicyReport } from '../probe/policy-report.js';
 import { paintFor } from '../probe/render.js';
 import { renderPolicyReportHuman, renderPolicyReportJson } from '../probe/render-policy.js';
 import type { Config } from '../core/config.js';
 import { loadConfig } from './context.js';
 
-const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
-
-/** "7d", "12h", "2w", "30m", or a date (YYYY-MM-DD): the start of the window. */
-export function parseSince(s: string, now: Date): Date {
-  const m = /^(\d+)([mhdw])$/.exec(s.trim());
-  if (m) return new Date(now.getTime() - Number(m[1]) * UNIT_MS[m[2]!]!);
-  if (/^\d{4}-\d{2}-\d{2}$/.test(s.trim())) {
-    const d = new Date(`${s.trim()}T00:00:00Z`);
-    if (!Number.isNaN(d.getTime())) return d;
-  }
-  throw new Error(`--since expects a duration like 7d, 12h, 2w or a date YYYY-MM-DD, found "${s}"`);
-}
+export { parseSince };
 
 /** The report from the store in dataDir, or an empty "nothing recorded" one when there is no store yet. */
 export function policyReportFor(config: Config, dataDir: string, since: Date, now: Date): PolicyReport {

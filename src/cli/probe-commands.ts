@@ -8,7 +8,7 @@ import { asShieldError } from '../core/errors.js';
 import { openDb, storePath } from '../store/db.js';
 import type { ClientHelloRow } from '../probe/client-leg.js';
 import { CLIENT_WINDOW_DAYS, runDoctor } from '../probe/doctor.js';
-import { modeForPort, type MailProtocol } from '../probe/mail-dialog.js';
+import { modeForPort, type MailProtocol } from '../protocols/mail-dialog.js';
 import { runProbe } from '../probe/probe.js';
 import { paintFor, renderProbeHuman, renderProbeJson } from '../probe/render.js';
 import { renderDoctorHuman, renderDoctorJson } from '../probe/render-doctor.js';

@@ -1,7 +1,7 @@
 // Intercept mode's decisions, pure: which protocol and TLS mode a destination port means, which server name a
 // redirected connection is verified against, and whether it is intercepted, relayed untouched or refused. The socket
 // side (src/io/intercept/) gathers the facts (original destination, ClientHello SNI, DNS answers) and acts.
-import { isIP } from 'node:net';
+import { ipFamily } from './hosts.js';
 import type { InterceptConfig } from './config.js';
 import { ShieldError } from './errors.js';
 
@@ -46,7 +46,7 @@ export interface Destination {
 }
 
 export const formatDestination = (d: Destination): string =>
-  isIP(d.ip) === 6 ? `[${d.ip}]:${d.port}` : `${d.ip}:${d.port}`;
+  ipFamily(d.ip) === 6 ? `[${d.ip}]:${d.port}` : `${d.ip}:${d.port}`;
 
 /** Where the name to verify came from. */
 export type NameSource = 'sni' | 'hosts';

@@ -2,8 +2,8 @@
 // pure: it takes events and returns commands. `src/io/connection.ts` turns commands into socket, TLS, spool, scan and
 // timer work, and feeds the results back as events. No session touches a socket, a timer, a file or the clock.
 import type { ShieldError } from './errors.js';
-import type { ScanAction } from '../scan/types.js';
-import type { UpstreamHandshakeFacts } from '../tls/facts.js';
+import type { ScanAction } from './scan-contract.js';
+import type { UpstreamHandshakeFacts } from './tls-facts.js';
 
 export type Leg = 'client' | 'upstream';
 

@@ -7,8 +7,18 @@
 // - Bytes after the STARTTLS command are either a pipelined ClientHello (a TLS handshake record: handed to the TLS
 //   layer) or plaintext the client could not have meant to send in clear before reading the go-ahead: injected
 //   (CVE-2011-0411 class), discarded with MS_ERR_CLIENT_STARTTLS_INJECTION, never acted on.
-import { startsHandshakeRecord } from '../tls/record.js';
 import { log, send, type SessionCommand } from './session.js';
+
+/** The TLS record content type of a handshake (RFC 8446 §5.1); src/tls/record.ts holds the rest of the wire vocabulary. */
+const TLS_HANDSHAKE_CONTENT_TYPE = 22;
+
+/**
+ * Whether bytes a client sent after a STARTTLS go-ahead begin a TLS handshake record: those are its ClientHello,
+ * handed to the TLS layer; anything else is plaintext injected before the handshake.
+ */
+function startsHandshakeRecord(bytes: Buffer): boolean {
+  return bytes.length > 0 && bytes[0] === TLS_HANDSHAKE_CONTENT_TYPE;
+}
 
 export type GuardState =
   /** No STARTTLS in progress: the session reads client bytes itself. */

@@ -1,7 +1,7 @@
 // Composition: the shield, then its dashboard. `mailshield start` and the demo call this; startShield alone (tests,
 // the benchmark) runs no dashboard. A dashboard that cannot start is logged and reported, and mail keeps flowing:
 // the admin UI is never a reason to stop protecting mail.
-import type { LoadedConfig } from '../cli/context.js';
+import type { LoadedConfig } from '../core/loaded-config.js';
 import { splitHostPort } from '../core/config.js';
 import { asShieldError, isShieldError, type ShieldError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';

@@ -6,8 +6,7 @@ import { CLIENT_POLICIES, UPSTREAM_POLICIES, type ClientPolicyName, type Upstrea
 import { isShieldError } from '../core/errors.js';
 import { CLIENT_WINDOW_DAYS, runDoctor } from '../probe/doctor.js';
 import type { ClientHelloRow } from '../probe/client-leg.js';
-import { parseSince } from '../cli/policy-commands.js';
-import { loadPolicyReport } from '../probe/policy-report.js';
+import { loadPolicyReport, parseSince } from '../probe/policy-report.js';
 import { InterceptionStore } from '../store/interceptions.js';
 import { Quarantine } from '../store/quarantine.js';
 import { Releases } from '../store/releases.js';

@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { LoadedConfig } from '../cli/context.js';
+import type { LoadedConfig } from '../core/loaded-config.js';
 import { isLoopbackHost, splitHostPort } from '../core/config.js';
 import { ShieldError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';

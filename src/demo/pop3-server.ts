@@ -1,7 +1,7 @@
 // The demo mail server's POP3 side (RFC 1939, with CAPA from RFC 2449), as a sans-I/O state machine: bytes from
 // the client in, bytes to send out. Small but correct, because the shield in front of it is what the demo shows:
 // USER/PASS, CAPA, STAT, LIST, UIDL, RETR, TOP, DELE, RSET, NOOP, QUIT, dot-stuffing, and deletions applied on QUIT.
-// src/io/demo-servers.ts runs it over TLS sockets.
+// src/demo/servers.ts runs it over TLS sockets.
 import { dotStuff } from '../core/dot-stuffing.js';
 import type { DemoMailbox, DemoMessage } from './mailbox.js';
 

@@ -2,10 +2,10 @@
 // `mailshield start` calls it when there is no configuration file; nothing here runs when there is one.
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { LoadedConfig } from '../cli/context.js';
+import type { LoadedConfig } from '../core/loaded-config.js';
 import { isShieldError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { pickPort, startDemoServers, type DemoServers } from '../io/demo-servers.js';
+import { pickPort, startDemoServers, type DemoServers } from './servers.js';
 import { startShield, type ShieldHandle } from '../io/server.js';
 import { startDashboardFor } from '../dashboard/run.js';
 import type { DashboardHandle } from '../dashboard/server.js';

@@ -17,7 +17,7 @@ import {
   type ClientPolicyDecision,
   type ContextKind,
 } from '../tls/client-policy.js';
-import type { ClientHelloInfo, LeafPair, LeafSource } from '../tls/facts.js';
+import type { ClientHelloInfo, LeafPair, LeafSource } from '../core/tls-facts.js';
 import type { TlsVersionName } from '../tls/names.js';
 
 export interface ClientTlsOptions {

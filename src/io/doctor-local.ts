@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import type { AccountConfig } from '../core/config.js';
-import { splitHostPort } from '../core/config.js';
+import { splitHostPort } from '../core/hosts.js';
 import { parseClamdAddress } from '../scan/clamd.js';
 import { ClamdConnector } from './clamd-connection.js';
-import { CA_CERT_FILE, CA_KEY_FILE } from '../tls/ca.js';
+import { CA_CERT_FILE, CA_KEY_FILE } from '../store/ca-files.js';
 import { plainPhase } from './probe-starttls.js';
 
 export type CheckStatus = 'OK' | 'WARN' | 'FAIL';

@@ -14,7 +14,7 @@ import {
   type Reply,
   type ReplyShape,
   type StarttlsTranscript,
-} from '../probe/mail-dialog.js';
+} from '../protocols/mail-dialog.js';
 
 /**
  * A line conversation over one socket (plain or TLS). It owns the socket's 'data' events until release(), which

@@ -4,12 +4,25 @@
 // connector's (src/io/upstream.ts), so the probe sees what the proxy sees; no judgement happens here.
 import type { TLSSocket } from 'node:tls';
 import { asShieldError, type ShieldError } from '../core/errors.js';
-import type { MailProtocol, StarttlsTranscript } from '../probe/mail-dialog.js';
-import type { Trial } from '../probe/result.js';
+import type { MailProtocol, StarttlsTranscript } from '../protocols/mail-dialog.js';
 import { TLS_VERSIONS, type TlsVersionName } from '../tls/names.js';
 import type { UpstreamFactsInput } from '../tls/upstream-policy.js';
 import { connectUpstreamTcp, handshakeUpstream, type HandshakeTweaks, type UpstreamTarget } from './upstream.js';
 import { plainPhase, securePhase, type SecurePhase } from './probe-starttls.js';
+
+/** One trial handshake: a fresh connection asking one question ("does the server speak TLS 1.0?"). */
+export interface Trial {
+  ok: boolean;
+  protocol: string | null;
+  cipher: string | null;
+  /** The scheme the server signed with, as type+digest ("RSA-PSS+SHA256"); null if unseen. */
+  signatureScheme: string | null;
+  peerSigningDigest: string | null;
+  peerSignatureType: string | null;
+  serverTempKey: string | null;
+  /** Why the trial failed, in one line. */
+  error: string | null;
+}
 
 export interface MainConnection {
   /** Null for implicit TLS. */

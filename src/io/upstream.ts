@@ -11,7 +11,7 @@ import tls from 'node:tls';
 import type { PolicyException, UpstreamPolicyName } from '../core/config.js';
 import { ShieldError, type ErrorCode } from '../core/errors.js';
 import { hostnameMismatch, spkiPin, summarizeChain } from '../tls/cert-check.js';
-import type { UpstreamHandshakeFacts } from '../tls/facts.js';
+import type { UpstreamHandshakeFacts } from '../core/tls-facts.js';
 import { createTap, serverHandshakeSecretFrom, type ObservedHandshake } from '../tls/handshake-tap.js';
 import { formatTempKey } from '../tls/names.js';
 import { OFFERED_CIPHERS, OFFERED_NON_FS_CIPHERS, OFFERED_SIGALGS, UPSTREAM_PROFILES } from '../tls/profiles.js';

@@ -3,7 +3,7 @@
 // pure evaluateClientHello() the listener uses. This is the Windows 7 half of the story.
 import type { ClientPolicyName } from '../core/config.js';
 import { describeHello, evaluateClientHello } from '../tls/client-policy.js';
-import type { ClientHelloInfo } from '../tls/facts.js';
+import type { ClientHelloInfo } from '../core/tls-facts.js';
 import { cipherSuiteCode } from '../tls/names.js';
 
 /** A client_hellos row as the store holds it (src/store/migrations.ts v1). */

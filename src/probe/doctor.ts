@@ -3,7 +3,7 @@
 // are judged under the current and candidate policy.client; exceptions about to lapse and the local set-up are
 // checked too. The result is an object; render-doctor.ts prints it.
 import type { ClientPolicyName, Config, PolicyException, UpstreamPolicyName } from '../core/config.js';
-import { splitHostPort } from '../core/config.js';
+import { splitHostPort } from '../core/hosts.js';
 import { checkCa, checkClamd, checkListener, type CheckStatus, type LocalCheck } from '../io/doctor-local.js';
 import { checkCaNames, checkIntercept } from '../io/intercept/doctor-checks.js';
 import { refusedClients, type ClientHelloRow, type RefusedClient } from './client-leg.js';

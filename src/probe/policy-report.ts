@@ -156,3 +156,17 @@ export function daysAgo(at: string, now: Date): string {
   const n = Math.round((dayOf(now) - dayOf(at)) / DAY);
   return n <= 0 ? 'today' : n === 1 ? 'yesterday' : `${n} days ago`;
 }
+
+// The report's window, shared by `mailshield policy report --since` and the dashboard's policy page.
+const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
+
+/** "7d", "12h", "2w", "30m", or a date (YYYY-MM-DD): the start of the window. */
+export function parseSince(s: string, now: Date): Date {
+  const m = /^(\d+)([mhdw])$/.exec(s.trim());
+  if (m) return new Date(now.getTime() - Number(m[1]) * UNIT_MS[m[2]!]!);
+  if (/^\d{4}-\d{2}-\d{2}$/.test(s.trim())) {
+    const d = new Date(`${s.trim()}T00:00:00Z`);
+    if (!Number.isNaN(d.getTime())) return d;
+  }
+  throw new Error(`--since expects a duration like 7d, 12h, 2w or a date YYYY-MM-DD, found "${s}"`);
+}

@@ -4,7 +4,7 @@ import { asShieldError } from '../core/errors.js';
 import { mainConnection, trialHandshake, versionTrials } from '../io/probe-tls.js';
 import type { UpstreamTarget } from '../io/upstream.js';
 import { OFFERED_SIGALGS } from '../tls/profiles.js';
-import type { MailProtocol } from './mail-dialog.js';
+import type { MailProtocol } from '../protocols/mail-dialog.js';
 import { assembleProbe, type ProbeResult } from './result.js';
 
 /** The upstream target (`account` labels messages; doctor passes the account name), plus what to ask it. */

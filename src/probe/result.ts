@@ -3,7 +3,7 @@
 // it, so the human table and the JSON can never disagree.
 import type { PolicyException, UpstreamPolicyName } from '../core/config.js';
 import { UPSTREAM_POLICIES } from '../core/config.js';
-import type { CertSummary, PolicyFinding } from '../tls/facts.js';
+import type { CertSummary, PolicyFinding } from '../core/tls-facts.js';
 import { TLS_VERSIONS, type TlsVersionName } from '../tls/names.js';
 import { evaluateUpstream, type UpstreamFactsInput, type UpstreamEvaluation } from '../tls/upstream-policy.js';
 import {
@@ -12,21 +12,10 @@ import {
   type MailProtocol,
   type Reply,
   type StarttlsTranscript,
-} from './mail-dialog.js';
+} from '../protocols/mail-dialog.js';
+import type { Trial } from '../io/probe-tls.js';
 
-/** One trial handshake: a fresh connection asking one question ("does the server speak TLS 1.0?"). */
-export interface Trial {
-  ok: boolean;
-  protocol: string | null;
-  cipher: string | null;
-  /** The scheme the server signed with, as type+digest ("RSA-PSS+SHA256"); null if unseen. */
-  signatureScheme: string | null;
-  peerSigningDigest: string | null;
-  peerSignatureType: string | null;
-  serverTempKey: string | null;
-  /** Why the trial failed, in one line. */
-  error: string | null;
-}
+export type { Trial };
 
 export interface ProfileVerdict {
   /** Whether the proxy would connect under this profile (a warning still connects). */

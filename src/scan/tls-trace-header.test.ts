@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { UpstreamHandshakeFacts } from '../tls/facts.js';
+import type { UpstreamHandshakeFacts } from '../core/tls-facts.js';
 import { addTlsTrace, foldHeader, stripTraceHeader, traceHeaderValue, withTlsTraceHeader } from './tls-trace-header.js';
 
 const leaf = {

@@ -5,7 +5,7 @@
 //    signature, accepted by balanced); tempkey=ECDH P-256; cert=verified CN=pop.isp.example sha256WithRSAEncryption
 // Off by default, because clean mail is byte-identical by default. A sender's own copy is removed first, so the
 // header a reader sees is always ours; everything else in the message stays byte for byte.
-import type { PolicyFinding, UpstreamHandshakeFacts } from '../tls/facts.js';
+import type { PolicyFinding, UpstreamHandshakeFacts } from '../core/tls-facts.js';
 import { headerBlock } from './headers.js';
 import { readAll, sourceOf, type SpoolReader } from './source.js';
 import type { CapturedMessage, ScanAction } from './types.js';

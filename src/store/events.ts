@@ -3,8 +3,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
 import type { ShieldError } from '../core/errors.js';
-import type { ClientHelloInfo, UpstreamHandshakeFacts } from '../tls/facts.js';
-import type { WouldRefuse } from '../tls/shadow-policy.js';
+import type { ClientHelloInfo, UpstreamHandshakeFacts, WouldRefuse } from '../core/tls-facts.js';
 import { PolicyEvents } from './policy-events.js';
 
 export interface ConnectionRow {

@@ -3,7 +3,7 @@
 // for `policy report`, doctor and the dashboard.
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
-import type { WouldRefuse } from '../tls/shadow-policy.js';
+import type { WouldRefuse } from '../core/tls-facts.js';
 
 /** A would_refuse row as the store holds it. */
 export interface WouldRefuseRow {

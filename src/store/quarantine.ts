@@ -18,7 +18,7 @@ import {
 import { open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ShieldError } from '../core/errors.js';
-import type { Direction, Verdict } from '../scan/types.js';
+import type { Direction, Verdict } from '../core/scan-contract.js';
 import type { Db } from './db.js';
 
 export interface QuarantineMeta {

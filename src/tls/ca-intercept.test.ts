@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateConfig } from '../core/config.js';
-import { caNamesDrift, caPermittedNames, normalizePermittedNames } from './ca.js';
+import { caNamesDrift, caPermittedNames, normalizePermittedNames } from './ca-names.js';
 
 const LOOPBACK = ['localhost', '127.0.0.0/8', '::1'];
 

@@ -8,13 +8,12 @@ import { needs, run, tmpDir } from '../../test/fixtures/util.js';
 import {
   caPermittedNames,
   formatIp,
-  loadOrCreateCa,
   parseIp,
   parsePermittedName,
   permittedForm,
-  rotateCa,
   type PermittedName,
-} from './ca.js';
+} from './ca-names.js';
+import { loadOrCreateCa, rotateCa } from '../store/ca-files.js';
 
 const LOOPBACK = ['localhost', '127.0.0.0/8', '::1'];
 const now = new Date('2026-03-01T12:00:00Z');

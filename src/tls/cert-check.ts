@@ -5,7 +5,7 @@
 import 'reflect-metadata';
 import { createHash, webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import type { CertSummary } from './facts.js';
+import type { CertSummary } from '../core/tls-facts.js';
 import { CERT_SIGNATURE_OIDS, CURVE_BITS } from './names.js';
 
 // Node's webcrypto is the Crypto @peculiar/x509 expects; the DOM type is simply not in this project's lib.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { diagnoseChain, isMailshieldCaName } from './chain-diagnosis.js';
-import type { CertSummary } from './facts.js';
+import type { CertSummary } from '../core/tls-facts.js';
 
 function cert(over: Partial<CertSummary>): CertSummary {
   return {

@@ -3,7 +3,7 @@
 // INVALID_PURPOSE, and a server that forgot its intermediate reads like an unknown root. Pure: the chain summaries
 // (leaf first, as verification built it) and OpenSSL's code in, a finding out (or null: the generic text applies).
 import type { ErrorCode } from '../core/errors.js';
-import type { CertSummary } from './facts.js';
+import type { CertSummary } from '../core/tls-facts.js';
 
 export interface ChainDiagnosis {
   /** Finding rule id, one per cause. */

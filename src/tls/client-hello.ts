@@ -2,7 +2,7 @@
 // client offered, explain a refusal in those terms and pick a SecureContext per client (DESIGN.md §3). Pure: bytes in,
 // a result out. The reader keeps state across pushes so a hello trickling in byte by byte costs O(bytes), never a
 // re-scan of the whole buffer per read (a slow-loris client must not make us quadratic).
-import type { ClientHelloInfo } from './facts.js';
+import type { ClientHelloInfo } from '../core/tls-facts.js';
 import { cipherSuiteName, groupName, hex4, signatureSchemeName, versionName } from './names.js';
 import {
   ByteReader,

@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ClientPolicyName } from '../core/config.js';
-import type { ClientHelloInfo } from './facts.js';
+import type { ClientHelloInfo } from '../core/tls-facts.js';
 import {
   CLIENT_PROFILES,
   effectiveClientProfile,
   evaluateClientHello,
-  isLoopbackHost,
   isWeakSignatureScheme,
   type ContextKind,
 } from './client-policy.js';
 import { humanProtocol } from './names.js';
+import { isLoopbackHost } from '../core/hosts.js';
 
 function info(over: Partial<ClientHelloInfo>): ClientHelloInfo {
   return {

@@ -1,10 +1,10 @@
 // Client-leg TLS policy: the profiles as data, and a pure evaluation of a ClientHello against them. The client leg is
 // usually loopback, where anyone who can read the traffic already owns the machine, so legacy TLS there costs almost
 // nothing; on any other address the same client crosses a network (DESIGN.md §1, lesson 1).
-import { isIPv4, isIPv6 } from 'node:net';
 import type { ClientPolicyName } from '../core/config.js';
 import { ShieldError, type ErrorCode } from '../core/errors.js';
-import type { ClientHelloInfo } from './facts.js';
+import { isLoopbackHost } from '../core/hosts.js';
+import type { ClientHelloInfo } from '../core/tls-facts.js';
 import { humanProtocol, versionRank, type TlsVersionName } from './names.js';
 
 export type ClientProfileName = 'strict' | 'balanced' | 'legacy';
@@ -171,20 +171,6 @@ export function isWeakSignatureScheme(name: string): boolean {
 /** Is this scheme one OpenSSL can use with a strong hash? Unknown (hex) schemes count as neither. */
 function isStrongSignatureScheme(name: string): boolean {
   return !name.startsWith('0x') && !isWeakSignatureScheme(name);
-}
-
-export function isLoopbackHost(host: string): boolean {
-  let h = host.trim().toLowerCase();
-  if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1);
-  if (h.endsWith('.')) h = h.slice(0, -1);
-  if (h === 'localhost' || h.endsWith('.localhost')) return true;
-  if (isIPv4(h)) return h.startsWith('127.');
-  if (isIPv6(h)) {
-    if (h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h);
-    return mapped !== null && mapped[1]!.startsWith('127.');
-  }
-  return false;
 }
 
 function hostOf(listen: string): string {

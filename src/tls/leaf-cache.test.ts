@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { createServer, type Server } from 'node:tls';
 import { isShieldError } from '../core/errors.js';
 import { freePort, needs, run, tmpDir } from '../../test/fixtures/util.js';
-import { loadOrCreateCa, type LocalCa } from './ca.js';
+import { loadOrCreateCa } from '../store/ca-files.js';
+import type { LocalCa } from './ca.js';
 import { generateLeafKeys, issueLeafCert, LeafCache } from './leaf-cache.js';
 
 const LOOPBACK = ['localhost', '127.0.0.0/8', '::1'];

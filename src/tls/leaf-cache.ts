@@ -5,8 +5,9 @@ import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { ShieldError } from '../core/errors.js';
-import { CA_KEY_ALGORITHM, formatPermittedName, parseIp, permittedForm, randomSerial, type LocalCa } from './ca.js';
-import type { LeafPair, LeafSource } from './facts.js';
+import { CA_KEY_ALGORITHM, randomSerial, type LocalCa } from './ca.js';
+import { formatPermittedName, parseIp, permittedForm } from './ca-names.js';
+import type { LeafPair, LeafSource } from '../core/tls-facts.js';
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;

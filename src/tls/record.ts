@@ -38,14 +38,6 @@ export const TLS1_0 = 0x0301;
 export const TLS1_2 = 0x0303;
 export const TLS1_3 = 0x0304;
 
-/**
- * Whether bytes a client sent after a STARTTLS go-ahead begin a TLS handshake record: those are its ClientHello,
- * handed to the TLS layer; anything else is plaintext injected before the handshake.
- */
-export function startsHandshakeRecord(bytes: Buffer): boolean {
-  return bytes.length > 0 && bytes[0] === CONTENT_TYPE.handshake;
-}
-
 /** What ByteReader throws when the bytes do not add up; each parser turns it into its own kind of result. */
 export class TlsDecodeError extends Error {}
 

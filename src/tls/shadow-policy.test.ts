@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PolicyException } from '../core/config.js';
 import { evaluateClientHello } from './client-policy.js';
-import type { ClientHelloInfo } from './facts.js';
+import type { ClientHelloInfo } from '../core/tls-facts.js';
 import { clientFingerprint, shadowClient, shadowUpstream } from './shadow-policy.js';
 import { evaluateUpstream, type UpstreamFactsInput } from './upstream-policy.js';
 

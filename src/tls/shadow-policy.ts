@@ -5,29 +5,8 @@
 import { createHash } from 'node:crypto';
 import type { ClientPolicyName, PolicyException, UpstreamPolicyName } from '../core/config.js';
 import { describeHello, evaluateClientHello, type ClientPolicyDecision } from './client-policy.js';
-import type { ClientHelloInfo } from './facts.js';
+import type { ClientHelloInfo, WouldRefuse } from '../core/tls-facts.js';
 import { evaluateUpstream, type UpstreamEvaluation, type UpstreamFactsInput } from './upstream-policy.js';
-
-export type Leg = 'client' | 'upstream';
-
-/** One handshake the candidate would have refused. */
-export interface WouldRefuse {
-  leg: Leg;
-  /** Groups repeat visits: a client's offer fingerprint, or the upstream's host:port. */
-  peer: string;
-  /** The peer in words: what the client offered (versions, suites, sigalgs), or host:port and server name. */
-  peerLabel: string;
-  /** The effective profile that accepted the handshake (auto resolved for the client leg). */
-  policy: string;
-  /** The candidate as configured (client `auto` stays `auto`). */
-  candidate: string;
-  code: string;
-  rule: string;
-  /** The whole refusal as the peer would have read it: offered, required, and the setting that admits it. */
-  explanation: string;
-  /** The setting or the policy.exceptions entry that would admit it under the candidate. */
-  admit: string | null;
-}
 
 /** A client's offer as a short stable id: the same mail client build gives the same id on every connection. */
 export function clientFingerprint(info: ClientHelloInfo): string {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PolicyException, UpstreamPolicyName } from '../core/config.js';
-import type { CertSummary } from './facts.js';
+import type { CertSummary } from '../core/tls-facts.js';
 import {
   certSignatureDigest,
   classifyCipher,

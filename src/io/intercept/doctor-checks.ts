@@ -6,7 +6,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import type { Config } from '../../core/config.js';
-import { CA_CERT_FILE, caNamesDrift, caPermittedNames, readPermitted } from '../../tls/ca.js';
+import { CA_CERT_FILE } from '../../store/ca-files.js';
+import { caNamesDrift, caPermittedNames, readPermitted } from '../../tls/ca-names.js';
 import type { LocalCheck } from '../doctor-local.js';
 import { hasCommand } from './system.js';
 

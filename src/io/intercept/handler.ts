@@ -20,11 +20,11 @@ import { StartTlsWatch, afterRelayedGreeting } from '../../core/intercept-startt
 import type { Limits } from '../../core/limits.js';
 import type { Logger } from '../../core/logger.js';
 import type { Session, SessionOptions } from '../../core/session.js';
-import type { Scanner } from '../../scan/types.js';
+import type { Scanner } from '../../core/scan-contract.js';
 import type { EventStore } from '../../store/events.js';
 import type { InterceptionRow, InterceptionStore } from '../../store/interceptions.js';
 import { ClientHelloReader } from '../../tls/client-hello.js';
-import type { LeafSource } from '../../tls/facts.js';
+import type { LeafSource } from '../../core/tls-facts.js';
 import { Connection, newConnectionId } from '../connection.js';
 import type { UpstreamTarget } from '../upstream.js';
 import { connectMarked, originalDestination } from './original-dst.js';

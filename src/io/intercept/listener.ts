@@ -3,7 +3,8 @@
 // and come out before it closes.
 import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { splitHostPort, type Config } from '../../core/config.js';
+import type { Config } from '../../core/config.js';
+import { splitHostPort } from '../../core/hosts.js';
 import { ShieldError } from '../../core/errors.js';
 import type { Destination } from '../../core/intercept.js';
 import type { Logger } from '../../core/logger.js';

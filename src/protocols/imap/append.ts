@@ -5,7 +5,7 @@
 // hears of it. The command keeps its place in the upstream order: commands pipelined after it wait behind it.
 // This file holds the state of one APPEND and the pure decisions about it; the session moves the bytes.
 import type { ShieldError } from '../../core/errors.js';
-import type { ScanAction } from '../../scan/types.js';
+import type { ScanAction } from '../../core/scan-contract.js';
 import type { Group, Slot } from './ordered.js';
 
 /** One message of an APPEND (MULTIAPPEND may carry several), captured for scanning. */

@@ -1,12 +1,13 @@
-// Playbooks for the IMAP session (mitmproxy's habit): a transcript of what the client and the server send, what each
-// must receive, and which events the driver feeds back. `Sim` plays the driver without I/O: it keeps captures, runs a
-// fake scanner, streams send-capture bytes, and records TLS upgrades and timers. A playbook can be replayed with any
-// of its inputs cut at any byte offset; the outputs must not change. Used by the tests only.
+// IMAP transcripts on the shared playbook harness (src/protocols/playbook.ts): what the client and the server send,
+// what each must receive, and which events the driver feeds back. `Sim` is the harness's driver without I/O around
+// an IMAP session and the fake scanner. A playbook can be replayed with any of its inputs cut at any byte offset;
+// the outputs must not change. Used by the tests only.
 import assert from 'node:assert/strict';
 import { defaultConfig, type AccountConfig } from '../../core/config.js';
 import { DEFAULT_LIMITS, type Limits } from '../../core/limits.js';
-import type { Leg, Session, SessionCommand, SessionEvent } from '../../core/session.js';
-import type { ScanAction } from '../../scan/types.js';
+import type { Leg, SessionEvent } from '../../core/session.js';
+import type { ScanAction } from '../../core/scan-contract.js';
+import { cutsOf, readsOf, Sim as DriverSim, type Cut } from '../playbook.js';
 import { createImapSession } from './session.js';
 
 export const NOTICE = Buffer.from(
@@ -46,20 +47,8 @@ export interface SimOptions {
   notice?: Buffer;
 }
 
-export class Sim {
-  readonly session: Session;
-  readonly sent: Record<Leg, Buffer[]> = { client: [], upstream: [] };
-  private seen: Record<Leg, number> = { client: 0, upstream: 0 };
-  readonly captures = new Map<number, { data: Buffer[]; ended: boolean; discarded: boolean; result?: ScanAction }>();
-  readonly scanned: { id: number; bytes: Buffer; direction: string }[] = [];
-  readonly commands: SessionCommand[] = [];
-  readonly timers = new Set<string>();
-  closed: Leg | 'both' | null = null;
-  private waitingScans: number[] = [];
-  private directions = new Map<number, string>();
-  private readonly autoScan: boolean;
-  private readonly notice: Buffer | undefined;
-
+/** The driver without I/O (src/protocols/playbook.ts) around an IMAP session, with the fake scanner. */
+export class Sim extends DriverSim {
   constructor(opts: SimOptions = {}) {
     const account: AccountConfig = {
       name: 'test',
@@ -69,97 +58,14 @@ export class Sim {
       upstream: 'mail.test:993',
       upstreamTls: opts.upstreamTls ?? 'implicit',
     };
-    this.autoScan = opts.autoScan ?? true;
-    this.notice = opts.notice;
-    this.session = createImapSession({
+    const session = createImapSession({
       connId: 'c1',
       account,
       config: defaultConfig(),
       limits: { ...DEFAULT_LIMITS, ...opts.limits },
       clientSecure: account.clientTls === 'implicit',
     });
-  }
-
-  feed(ev: SessionEvent): void {
-    const cmds = this.session.handle(ev);
-    const later: SessionEvent[] = [];
-    for (const c of cmds) {
-      this.commands.push(c);
-      switch (c.type) {
-        case 'send':
-          this.sent[c.to].push(c.data);
-          break;
-        case 'capture-start':
-          assert.ok(!this.captures.has(c.id), `capture ${c.id} started twice`);
-          this.captures.set(c.id, { data: [], ended: false, discarded: false });
-          this.directions.set(c.id, c.direction);
-          break;
-        case 'capture-data': {
-          const cap = this.captures.get(c.id);
-          assert.ok(cap && !cap.ended, `capture-data for capture ${c.id} that is not open`);
-          cap.data.push(c.data);
-          break;
-        }
-        case 'capture-end': {
-          const cap = this.captures.get(c.id);
-          assert.ok(cap && !cap.ended, `capture-end for capture ${c.id} that is not open`);
-          cap.ended = true;
-          this.waitingScans.push(c.id);
-          if (this.autoScan) later.push(...this.takeScans());
-          break;
-        }
-        case 'send-capture': {
-          const cap = this.captures.get(c.id);
-          assert.ok(cap?.ended && !cap.discarded, `send-capture of capture ${c.id} that is not complete`);
-          const body =
-            cap.result?.action === 'release' && cap.result.bytes ? cap.result.bytes : Buffer.concat(cap.data);
-          this.sent[c.to].push(...[c.prefix, body, c.suffix].filter((b): b is Buffer => b !== undefined));
-          break;
-        }
-        case 'capture-discard': {
-          const cap = this.captures.get(c.id);
-          if (cap) cap.discarded = true;
-          break;
-        }
-        case 'set-timer':
-          this.timers.add(c.name);
-          break;
-        case 'clear-timer':
-          this.timers.delete(c.name);
-          break;
-        case 'close':
-          this.closed = c.leg;
-          break;
-        default:
-          break;
-      }
-    }
-    for (const ev2 of later) this.feed(ev2);
-  }
-
-  takeScans(): SessionEvent[] {
-    const evs: SessionEvent[] = [];
-    for (const id of this.waitingScans) {
-      const cap = this.captures.get(id)!;
-      const bytes = Buffer.concat(cap.data);
-      cap.result = fakeScan(bytes, this.notice);
-      this.scanned.push({ id, bytes, direction: this.directions.get(id) ?? '' });
-      evs.push({ type: 'scan-done', id, result: cap.result });
-    }
-    this.waitingScans = [];
-    return evs;
-  }
-
-  /** Everything sent to a leg since the last call. */
-  take(leg: Leg): string {
-    const all = Buffer.concat(this.sent[leg]).toString('latin1');
-    const fresh = all.slice(this.seen[leg]);
-    this.seen[leg] = all.length;
-    return fresh;
-  }
-
-  logs(): string[] {
-    return this.commands.flatMap((c) => (c.type === 'log' ? [`${c.msg} ${JSON.stringify(c.fields ?? {})}`] : []));
+    super(session, (bytes) => fakeScan(bytes, opts.notice), opts.autoScan ?? true);
   }
 }
 
@@ -169,12 +75,12 @@ const buf = (b: string | Buffer): Buffer => (typeof b === 'string' ? Buffer.from
 /** Runs a playbook. `cut` splits the input of step `cut.step` at byte `cut.at`. */
 export function play(steps: Step[], opts: SimOptions = {}, cut?: { step: number; at: number }): Sim {
   const sim = new Sim(opts);
+  const how: Cut = cut ? { kind: 'step', ...cut } : { kind: 'whole' };
   steps.forEach((s, i) => {
     if ('client' in s || 'up' in s) {
       const from: Leg = 'client' in s ? 'client' : 'upstream';
       const data = buf('client' in s ? s.client : s.up);
-      const pieces = cut?.step === i ? [data.subarray(0, cut.at), data.subarray(cut.at)] : [data];
-      for (const p of pieces) if (p.length > 0) sim.feed({ type: 'data', from, data: p });
+      for (const p of readsOf(data, i, how)) if (p.length > 0) sim.feed({ type: 'data', from, data: p });
     } else if ('event' in s) sim.feed(s.event);
     else if ('scan' in s) for (const ev of sim.takeScans()) sim.feed(ev);
     else if ('expectClient' in s) assert.equal(sim.take('client'), str(s.expectClient), `step ${i}: to client`);
@@ -187,17 +93,15 @@ export function play(steps: Step[], opts: SimOptions = {}, cut?: { step: number;
 /** Runs the playbook whole, then once for every byte offset of every input step. */
 export function playSplit(steps: Step[], opts: SimOptions = {}): void {
   play(steps, opts);
-  steps.forEach((s, i) => {
-    if (!('client' in s) && !('up' in s)) return;
-    const len = buf('client' in s ? s.client : s.up).length;
-    for (let at = 1; at < len; at++) {
-      try {
-        play(steps, opts, { step: i, at });
-      } catch (e) {
-        throw new Error(`split of step ${i} at byte ${at}: ${e instanceof Error ? e.message : String(e)}`, {
-          cause: e,
-        });
-      }
+  const lengths = steps.map((s) => ('client' in s ? buf(s.client).length : 'up' in s ? buf(s.up).length : null));
+  for (const cut of cutsOf(lengths, 'each-step')) {
+    if (cut.kind !== 'step') continue;
+    try {
+      play(steps, opts, cut);
+    } catch (e) {
+      throw new Error(`split of step ${cut.step} at byte ${cut.at}: ${e instanceof Error ? e.message : String(e)}`, {
+        cause: e,
+      });
     }
-  });
+  }
 }

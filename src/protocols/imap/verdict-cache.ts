@@ -2,7 +2,7 @@
 // A message is (mailbox, UIDVALIDITY, UID), and a UID names a message only in the mailbox the server has selected:
 // while a SELECT, EXAMINE, CLOSE or UNSELECT is on its way and unanswered, the mailbox is unknown, so there is no key
 // and nothing is cached or looked up.
-import type { ScanAction } from '../../scan/types.js';
+import type { ScanAction } from '../../core/scan-contract.js';
 
 export type CachedVerdict = { kind: 'clean' } | { kind: 'infected'; notice: Buffer };
 

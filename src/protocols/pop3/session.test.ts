@@ -5,7 +5,7 @@ import { defaultConfig, type AccountConfig } from '../../core/config.js';
 import { ShieldError } from '../../core/errors.js';
 import { DEFAULT_LIMITS } from '../../core/limits.js';
 import type { SessionCommand, SessionEvent, SessionOptions } from '../../core/session.js';
-import type { ScanAction } from '../../scan/types.js';
+import type { ScanAction } from '../../core/scan-contract.js';
 import { fromClient as c, fromUpstream as u, playAllSplits, type Out, type Step } from './playbook.js';
 import { createPop3Session } from './session.js';
 

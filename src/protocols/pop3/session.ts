@@ -7,183 +7,29 @@
 // output is held in `entry.out` until every earlier answer has been written, so a slow scan of message 1 never lets
 // the reply to a later command overtake it, while captures of later messages keep streaming to the spool.
 import { ShieldError } from '../../core/errors.js';
-import {
-  log,
-  send,
-  type SessionCommand,
-  type Session,
-  type SessionEvent,
-  type SessionOptions,
-} from '../../core/session.js';
-import type { ScanAction } from '../../scan/types.js';
-import { heldClientInputBytes } from '../../core/limits.js';
-import { ClientStartTlsGuard } from '../../core/starttls-guard.js';
-import { UpstreamSetupStepper, type SetupOutcome } from '../../core/upstream-setup.js';
-import {
-  DotDecoder,
-  LINE_TOO_LONG,
-  LineFramer,
-  encodeMultiline,
-  messageNumber,
-  parseCommand,
-  statusOf,
-  topOf,
-  type Line,
-} from './framer.js';
-import { ListBodyRewriter, rewriteListStatus, type ListSizes } from './list-view.js';
+import type { SessionEventHandlers } from '../../core/session-events.js';
+import { log, send, type Leg, type Session, type SessionOptions } from '../../core/session.js';
+import { LINE_TOO_LONG, LineFramer, encodeMultiline, messageNumber, parseCommand, topOf, type Line } from './framer.js';
+import { ListBodyRewriter } from './list-view.js';
 import * as R from './replies.js';
-import { Pop3UpstreamSetup } from './upstream-setup.js';
+import { Entry } from './session-core.js';
+import { Pop3Verdicts } from './verdicts.js';
 
-type Phase =
-  /** Waiting for the driver's `start` or `upstream-failed`. */
-  | 'init'
-  /** The upstream setup (upstream-setup.ts): greeting, and for STARTTLS also CAPA, STLS and the handshake. */
-  | 'setup'
-  | 'ready'
-  | 'closed';
-
-type Verdict =
-  | { kind: 'released' }
-  | { kind: 'replaced'; notice: Buffer; quarantineId: string }
-  | { kind: 'refused'; reply: string };
-
-interface Entry {
-  kind:
-    | 'single' // one status line
-    | 'multi' // status line, then a body relayed as-is (LIST, UIDL, TOP of a clean message, ...)
-    | 'capa' // multi-line, rewritten
-    | 'auth' // SASL exchange: "+ " continuations, then +OK/-ERR
-    | 'retr' // multi-line, captured and scanned; also the hidden RETR that gets TOP a verdict
-    | 'stls' // answered by mailshield when it reaches the head of outQueue
-    | 'local'; // answered by mailshield, no upstream involvement
-  verb: string;
-  /** Message number for RETR/TOP. */
-  msg?: number;
-  /** For a TOP whose verdict is being fetched by a hidden RETR: the client's line count and its raw command. */
-  top?: { lines: number; command: Buffer };
-  out: SessionCommand[];
-  done: boolean;
-  /** Something of this answer already went into `out` (used when the upstream vanishes mid-answer). */
-  started?: boolean;
-  status?: Buffer;
-  decoder?: DotDecoder;
-  capture?: number;
-  captureFailed?: ShieldError;
-  /** Counted in `pendingVerdict` until its verdict (or failure) is known. */
-  pending?: boolean;
-  capa?: { lines: string[]; bytes: number };
-  /** LIST without an argument: its scan listings show replaced messages with the notice's size. */
-  list?: ListBodyRewriter;
-}
-
-/** A body line keyword of CAPA (RFC 2449), upper-cased. */
-const capaKeyword = (l: string) => (l.split(' ')[0] ?? '').toUpperCase();
-
-export function createPop3Session(opts: SessionOptions): Session {
-  return new Pop3Session(opts);
-}
-
-class Pop3Session implements Session {
-  private phase: Phase = 'init';
-  private out: SessionCommand[] = [];
-  private clientSecure: boolean;
-  private readonly clientIn: LineFramer;
-  private upIn: LineFramer;
-  /** A client line pulled from the framer but held: it needs a verdict that is still being scanned. */
-  private heldLine: Line | null = null;
-  /** Non-null while a body is being read from upstream (bytes go to the decoder of awaiting[0]). */
-  private upBody = false;
-  private readonly awaiting: Entry[] = [];
-  private readonly outQueue: Entry[] = [];
-  private readonly byCapture = new Map<number, Entry>();
-  /** Captures whose capture-discard has not been emitted yet. */
-  private readonly liveCaptures = new Set<number>();
-  private nextCapture = 1;
-  private readonly verdicts = new Map<number, Verdict>();
-  /** Sizes from LIST answers: TOP n 0 of a message above limits.scanAheadMaxBytes is not scanned ahead. */
-  private readonly listedSizes = new Map<number, number>();
-  private readonly listSizes: ListSizes = {
-    listed: (n, size) => this.listedSizes.set(n, size),
-    replacedSize: (n) => {
-      const v = this.verdicts.get(n);
-      return v?.kind === 'replaced' ? v.notice.length : undefined;
-    },
-  };
-  /** Per message number: how many RETRs are on their way or being scanned. */
-  private readonly pendingVerdict = new Map<number, number>();
-  private authActive = false;
-  /** Client sent STLS; bytes after it are held until mailshield answers, then belong to TLS or are dropped. */
-  private readonly stls: ClientStartTlsGuard;
-  private readonly setup: UpstreamSetupStepper<Line>;
-  /** Close both legs once every queued answer is written. */
-  private closing = false;
-  /** Bound on client bytes held ahead of their replies; a pipelining client needs a few lines, not megabytes. */
-  private readonly maxHeldClientBytes: number;
-
-  constructor(private readonly opts: SessionOptions) {
-    this.clientSecure = opts.clientSecure;
-    this.clientIn = new LineFramer(opts.limits.maxLineBytes);
-    this.upIn = new LineFramer(opts.limits.maxLineBytes);
-    this.maxHeldClientBytes = heldClientInputBytes(opts.limits);
-    this.stls = new ClientStartTlsGuard(this.maxHeldClientBytes);
-    this.setup = new UpstreamSetupStepper(
-      new Pop3UpstreamSetup(opts.account.upstreamTls === 'starttls', opts.account.upstream),
-      opts.limits.upstreamGreetingTimeoutMs,
-      opts.account.upstream,
-      () => this.upIn.drain().length,
-    );
+class Pop3Session extends Pop3Verdicts implements Session, SessionEventHandlers {
+  protected override whenClosed(): boolean {
+    return this.phase === 'closed';
   }
 
-  internalErrorReply(error: ShieldError): Buffer {
-    return R.internalError(error);
-  }
-
-  handle(event: SessionEvent): SessionCommand[] {
-    this.out = [];
-    if (this.phase === 'closed') return [];
-    switch (event.type) {
-      case 'start':
-        this.onStart();
-        break;
-      case 'upstream-failed':
-        this.failUpstream(event.error);
-        break;
-      case 'data':
-        if (event.from === 'client') this.onClientData(event.data);
-        else this.onUpstreamData(event.data);
-        break;
-      case 'tls-ready':
-        this.onTlsReady(event.leg);
-        break;
-      case 'tls-failed':
-        if (event.leg === 'upstream') this.failUpstream(event.error);
-        else this.abort('error', 'client TLS handshake failed', event.error);
-        break;
-      case 'closed':
-        this.onClosed(event.leg);
-        break;
-      case 'scan-done':
-        this.onScanDone(event.id, event.result);
-        break;
-      case 'capture-failed':
-        this.onCaptureFailed(event.id, event.error);
-        break;
-      case 'timer': {
-        const o = this.setup.timer(event.name);
-        if (o.kind === 'fail') this.failUpstream(o.error);
-        break;
-      }
-    }
+  protected override afterEvent(): void {
     // Answers that became ready go out before the commands they unblocked, so the transcript reads in order.
     this.flush();
     if (this.phase === 'ready') this.pumpClient();
     this.flush();
-    return this.out;
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------------------------
 
-  private onStart(): void {
+  onStart(): void {
     if (this.phase !== 'init') return;
     this.phase = 'setup';
     this.setup.begin(this.out);
@@ -191,7 +37,21 @@ class Pop3Session implements Session {
     this.onUpstreamData(Buffer.alloc(0));
   }
 
-  private failUpstream(error: ShieldError): void {
+  onUpstreamFailed(error: ShieldError): void {
+    this.failUpstream(error);
+  }
+
+  onTlsFailed(leg: Leg, error: ShieldError): void {
+    if (leg === 'upstream') this.failUpstream(error);
+    else this.abort('error', 'client TLS handshake failed', error);
+  }
+
+  onTimer(name: string): void {
+    const o = this.setup.timer(name);
+    if (o.kind === 'fail') this.failUpstream(o.error);
+  }
+
+  protected failUpstream(error: ShieldError): void {
     this.out.push(log('error', 'upstream failed', { code: error.code, error: error.message }));
     this.out.push(send('client', R.upstreamFailed(error)));
     this.discardAll();
@@ -200,7 +60,7 @@ class Pop3Session implements Session {
     this.phase = 'closed';
   }
 
-  private abort(level: 'warn' | 'error', msg: string, error?: ShieldError): void {
+  protected abort(level: 'warn' | 'error', msg: string, error?: ShieldError): void {
     this.out.push(log(level, msg, error ? { code: error.code, error: error.message } : undefined));
     this.discardAll();
     this.setup.abandon(this.out);
@@ -208,12 +68,12 @@ class Pop3Session implements Session {
     this.phase = 'closed';
   }
 
-  private discardAll(): void {
+  protected discardAll(): void {
     for (const id of this.liveCaptures) this.out.push({ type: 'capture-discard', id });
     this.liveCaptures.clear();
   }
 
-  private onTlsReady(leg: 'client' | 'upstream'): void {
+  onTlsReady(leg: 'client' | 'upstream'): void {
     if (leg === 'upstream') {
       if (this.phase !== 'setup' || !this.setup.awaitingTls) return;
       // Forget everything learned in plaintext; the client now sees the original greeting (its APOP timestamp too).
@@ -230,7 +90,7 @@ class Pop3Session implements Session {
     this.out.push(log('info', 'client STLS complete'));
   }
 
-  private onClosed(leg: 'client' | 'upstream'): void {
+  onClosed(leg: 'client' | 'upstream'): void {
     if (leg === 'client') {
       // Never QUIT upstream for a vanished client: QUIT commits its DELEs (RFC 1939 UPDATE state).
       const midTransfer = this.awaiting.length > 0 || this.liveCaptures.size > 0;
@@ -271,18 +131,18 @@ class Pop3Session implements Session {
   }
 
   /** Answers an entry with an error line, dropping any capture it had. */
-  private failEntry(entry: Entry, reply: Buffer): void {
+  protected failEntry(entry: Entry, reply: Buffer): void {
     if (entry.capture !== undefined) this.discard(entry.capture);
     this.unpend(entry);
     if (!entry.started) entry.out.push(send('client', reply));
     entry.done = true;
   }
 
-  private discard(id: number): void {
+  protected discard(id: number): void {
     if (this.liveCaptures.delete(id)) this.out.push({ type: 'capture-discard', id });
   }
 
-  private unpend(e: Entry): void {
+  protected unpend(e: Entry): void {
     if (!e.pending || e.msg === undefined) return;
     e.pending = false;
     const left = (this.pendingVerdict.get(e.msg) ?? 1) - 1;
@@ -292,7 +152,7 @@ class Pop3Session implements Session {
 
   // ---- client side -----------------------------------------------------------------------------------------------
 
-  private onClientData(data: Buffer): void {
+  onClientData(data: Buffer): void {
     if (this.stls.active) {
       if (!this.stls.push(data, this.out)) this.tooMuchClientInput();
       return;
@@ -301,12 +161,12 @@ class Pop3Session implements Session {
     if (this.clientIn.buffered > this.maxHeldClientBytes) this.tooMuchClientInput();
   }
 
-  private tooMuchClientInput(): void {
+  protected tooMuchClientInput(): void {
     this.out.push(send('client', R.inputTooLarge(this.maxHeldClientBytes)));
     this.abort('warn', 'client sent too much ahead of replies');
   }
 
-  private pumpClient(): void {
+  protected pumpClient(): void {
     while (this.phase === 'ready' && !this.closing && !this.stls.active) {
       const line = this.heldLine ?? this.clientIn.next();
       this.heldLine = null;
@@ -334,7 +194,7 @@ class Pop3Session implements Session {
     }
   }
 
-  private enqueue(entry: Entry, upstream?: Buffer): void {
+  protected enqueue(entry: Entry, upstream?: Buffer): void {
     this.outQueue.push(entry);
     if (upstream) {
       this.awaiting.push(entry);
@@ -342,12 +202,12 @@ class Pop3Session implements Session {
     }
   }
 
-  private local(verb: string, reply: Buffer): void {
+  protected local(verb: string, reply: Buffer): void {
     this.outQueue.push({ kind: 'local', verb, out: [send('client', reply)], done: true });
   }
 
   /** Handles one client command. Returns false when it must wait for a pending verdict. */
-  private command(line: Line): boolean {
+  protected command(line: Line): boolean {
     const { verb, args } = parseCommand(line.text);
     const keep = this.opts.config.pop3.keepInfectedOnServer;
     if (verb === 'DELE' && keep) {
@@ -422,7 +282,7 @@ class Pop3Session implements Session {
     }
   }
 
-  private retr(n: number, upstreamLine: Buffer, top?: Entry['top']): void {
+  protected retr(n: number, upstreamLine: Buffer, top?: Entry['top']): void {
     const entry: Entry = { kind: 'retr', verb: top ? 'TOP' : 'RETR', msg: n, out: [], done: false, pending: true };
     if (top) entry.top = top;
     this.enqueue(entry, upstreamLine);
@@ -437,7 +297,7 @@ class Pop3Session implements Session {
    * header only) is scanned ahead the same way, so the header a client lists is the notice's if the message is
    * replaced; only a message LIST showed to be above limits.scanAheadMaxBytes gets its original header unscanned.
    */
-  private top(line: Line, args: string[]): boolean {
+  protected top(line: Line, args: string[]): boolean {
     const n = messageNumber(args[0]);
     const lines = args[1] !== undefined && /^\d{1,9}$/.test(args[1]) ? Number(args[1]) : null;
     if (n === null || lines === null || args.length !== 2) {
@@ -462,7 +322,7 @@ class Pop3Session implements Session {
     return true;
   }
 
-  private startStls(): boolean {
+  protected startStls(): boolean {
     if (this.opts.account.clientTls !== 'starttls' || this.clientSecure) {
       this.local('STLS', R.stlsUnavailable(this.clientSecure ? 'secured' : 'not-offered', this.opts.account.clientTls));
       return true;
@@ -474,290 +334,12 @@ class Pop3Session implements Session {
   }
 
   /** Runs when the STLS entry reaches the head of outQueue: every earlier answer has been written. */
-  private answerStls(entry: Entry): void {
+  protected answerStls(entry: Entry): void {
     entry.done = true;
     this.stls.goAhead(R.stlsGoAhead(), this.out);
   }
+}
 
-  // ---- upstream side ---------------------------------------------------------------------------------------------
-
-  private onUpstreamData(data: Buffer): void {
-    if (this.phase === 'setup' && this.setup.awaitingTls) {
-      this.setup.injected(data.length, this.out);
-      return;
-    }
-    if (this.phase === 'init') {
-      this.upIn.push(data);
-      return;
-    }
-    let rest: Buffer = data;
-    while (this.phase !== 'closed') {
-      if (this.upBody) {
-        if (rest.length === 0) return;
-        rest = this.bodyData(rest);
-        continue;
-      }
-      this.upIn.push(rest);
-      rest = Buffer.alloc(0);
-      const line = this.upIn.next();
-      if (line === null) return;
-      if (line === LINE_TOO_LONG) {
-        this.upstreamProtocolError(`a response line longer than ${this.opts.limits.maxLineBytes} bytes`);
-        return;
-      }
-      if (this.phase === 'setup') {
-        this.afterSetup(this.setup.unit(line, this.out), line);
-        if (this.setup.awaitingTls) return;
-        continue;
-      }
-      this.upstreamLine(line);
-      if (this.upBody) rest = this.upIn.drain();
-    }
-  }
-
-  private upstreamProtocolError(what: string): void {
-    const e = new ShieldError('MS_ERR_UPSTREAM_PROTOCOL', `the mail server sent ${what}`);
-    if (this.phase !== 'ready') {
-      this.failUpstream(e);
-      return;
-    }
-    this.out.push(log('error', 'upstream protocol error', { code: e.code }));
-    for (const entry of this.awaiting) this.failEntry(entry, R.upstreamLost(e));
-    this.awaiting.length = 0;
-    this.upBody = false;
-    if (this.outQueue.length === 0) this.out.push(send('client', R.upstreamLost(e)));
-    this.closing = true;
-  }
-
-  /** Acts on what the upstream setup decided; `line` is the server line it answers, if any. */
-  private afterSetup(o: SetupOutcome, line: Line | null): void {
-    switch (o.kind) {
-      case 'pending':
-        return;
-      case 'refused':
-        // The server turned us away (or is not POP3): show the client its words and stop.
-        if (line) this.out.push(send('client', line.bytes));
-        this.closing = true;
-        this.phase = 'ready';
-        return;
-      case 'fail':
-        this.failUpstream(o.error);
-        return;
-      case 'done':
-        this.phase = 'ready';
-        this.out.push(send('client', o.greeting));
-        return;
-    }
-  }
-
-  private upstreamLine(line: Line): void {
-    if (this.phase === 'ready') this.responseLine(line, statusOf(line.text));
-  }
-
-  private responseLine(line: Line, st: ReturnType<typeof statusOf>): void {
-    const e = this.awaiting[0];
-    if (!e) {
-      // Unsolicited (e.g. "-ERR autologout" before the server hangs up): the client should read it, in order.
-      this.outQueue.push({ kind: 'local', verb: '', out: [send('client', line.bytes)], done: true });
-      return;
-    }
-    if (e.capa) {
-      this.capaLine(e, line);
-      return;
-    }
-    if (st === null || (st === 'continue' && e.kind !== 'auth')) {
-      this.upstreamProtocolError(`a line that is neither +OK nor -ERR in answer to ${e.verb}`);
-      return;
-    }
-    if (st === 'err' || (st === 'ok' && (e.kind === 'single' || e.kind === 'auth'))) {
-      const shown = st === 'ok' && e.verb === 'LIST' ? rewriteListStatus(line.bytes, this.listSizes) : line.bytes;
-      e.out.push(send('client', shown));
-      this.unpend(e);
-      this.finishAwaited(e);
-      if (e.kind === 'auth') this.authActive = false;
-      return;
-    }
-    if (st === 'continue') {
-      e.started = true;
-      e.out.push(send('client', line.bytes));
-      return;
-    }
-    switch (e.kind) {
-      case 'multi':
-        e.started = true;
-        e.out.push(send('client', line.bytes));
-        e.decoder = new DotDecoder();
-        this.upBody = true;
-        return;
-      case 'capa':
-        e.status = line.bytes;
-        e.capa = { lines: [], bytes: 0 };
-        return;
-      case 'retr': {
-        e.status = line.bytes;
-        e.decoder = new DotDecoder();
-        const id = this.nextCapture++;
-        e.capture = id;
-        this.byCapture.set(id, e);
-        this.liveCaptures.add(id);
-        this.out.push({ type: 'capture-start', id, direction: 'incoming' });
-        this.upBody = true;
-        return;
-      }
-      default:
-        return;
-    }
-  }
-
-  private finishAwaited(e: Entry): void {
-    this.awaiting.shift();
-    e.done = true;
-  }
-
-  /** CAPA is small, so it is collected and rewritten whole (bounded by one line limit in total). */
-  private capaLine(e: Entry, line: Line): void {
-    const capa = e.capa!;
-    if (line.text !== '.') {
-      capa.bytes += line.bytes.length;
-      if (capa.bytes > this.opts.limits.maxLineBytes) {
-        this.upstreamProtocolError('a CAPA answer larger than limits.maxLineBytes');
-        return;
-      }
-      capa.lines.push(line.text);
-      return;
-    }
-    const offerStls = this.opts.account.clientTls === 'starttls' && !this.clientSecure;
-    const kept = capa.lines.filter((l) => {
-      const k = capaKeyword(l);
-      if (k === 'STLS') return false;
-      // Until the client's TLS is up it must not be tempted to send a password.
-      if (offerStls && (k === 'USER' || k === 'SASL')) return false;
-      return true;
-    });
-    if (offerStls) kept.push('STLS');
-    const body = kept.map((l) => (l.startsWith('.') ? '.' + l : l) + '\r\n').join('') + '.\r\n';
-    e.out.push(send('client', Buffer.concat([e.status!, Buffer.from(body, 'latin1')])));
-    this.finishAwaited(e);
-  }
-
-  /** Feeds body bytes to the entry being read; returns what follows the body. */
-  private bodyData(data: Buffer): Buffer {
-    const e = this.awaiting[0]!;
-    const r = e.decoder!.push(data);
-    if (e.kind === 'retr') {
-      // One capture-data per read: a message full of dot lines would otherwise become one spool write per line.
-      if (e.capture !== undefined && !e.captureFailed && r.out.length > 0)
-        this.out.push({
-          type: 'capture-data',
-          id: e.capture,
-          data: r.out.length === 1 ? r.out[0]! : Buffer.concat(r.out),
-        });
-    } else if (r.used > 0) {
-      const body = data.subarray(0, r.used);
-      e.out.push(send('client', e.list ? e.list.push(body) : body));
-    }
-    if (!r.done) return Buffer.alloc(0);
-    this.upBody = false;
-    this.awaiting.shift();
-    if (e.kind === 'retr') {
-      if (e.captureFailed) this.resolveCaptureFailed(e, e.captureFailed);
-      else this.out.push({ type: 'capture-end', id: e.capture! });
-    } else {
-      e.done = true;
-    }
-    return data.subarray(r.used);
-  }
-
-  // ---- scanning --------------------------------------------------------------------------------------------------
-
-  private onScanDone(id: number, result: ScanAction): void {
-    const e = this.byCapture.get(id);
-    if (!e || e.done) return;
-    this.byCapture.delete(id);
-    const n = e.msg!;
-    this.unpend(e);
-    this.out.push(log('info', 'message scanned', { msg: n, action: result.action, verdict: result.verdict.kind }));
-    const discard: SessionCommand = { type: 'capture-discard', id };
-    switch (result.action) {
-      case 'release':
-        this.verdicts.set(n, { kind: 'released' });
-        if (e.top) {
-          // Clean: now the client's own TOP may go upstream; its answer passes through.
-          this.discard(id);
-          if (this.closing) {
-            this.failEntry(
-              e,
-              R.upstreamLost(new ShieldError('MS_ERR_UPSTREAM_CLOSED', 'the mail server closed the connection')),
-            );
-            return;
-          }
-          e.kind = 'multi';
-          this.awaiting.push(e);
-          this.out.push(send('upstream', e.top.command));
-          return;
-        }
-        e.out.push(send('client', e.status!), { type: 'send-capture', id, to: 'client', framing: 'pop3-dot' }, discard);
-        break;
-      case 'replace': {
-        this.verdicts.set(n, { kind: 'replaced', notice: result.notice, quarantineId: result.quarantineId });
-        const body = e.top ? topOf(result.notice, e.top.lines) : result.notice;
-        e.out.push(
-          send(
-            'client',
-            Buffer.concat([R.replacedOk(result.notice.length, result.quarantineId), encodeMultiline(body)]),
-          ),
-          discard,
-        );
-        break;
-      }
-      case 'refuse':
-        this.verdicts.set(n, { kind: 'refused', reply: result.reply });
-        e.out.push(send('client', R.refused(n, result.reply)), discard);
-        break;
-      case 'tempfail':
-        this.verdicts.delete(n);
-        e.out.push(send('client', R.scanTempfail(n, result.reason)), discard);
-        break;
-    }
-    e.done = true;
-  }
-
-  private onCaptureFailed(id: number, error: ShieldError): void {
-    const e = this.byCapture.get(id);
-    if (!e || e.done) return;
-    this.out.push(log('warn', 'capture failed', { msg: e.msg, code: error.code, error: error.message }));
-    e.captureFailed = error;
-    // Still reading its body: keep swallowing it, answer at its end. Otherwise answer now.
-    if (!this.awaiting.includes(e)) this.resolveCaptureFailed(e, error);
-  }
-
-  private resolveCaptureFailed(e: Entry, error: ShieldError): void {
-    this.byCapture.delete(e.capture!);
-    this.unpend(e);
-    e.out.push(send('client', R.scanFailed(e.msg!, error)), { type: 'capture-discard', id: e.capture! });
-    e.done = true;
-  }
-
-  // ---- output ----------------------------------------------------------------------------------------------------
-
-  private flush(): void {
-    while (this.phase !== 'closed' && this.outQueue.length > 0) {
-      const e = this.outQueue[0]!;
-      if (e.kind === 'stls' && !e.done) this.answerStls(e);
-      for (const c of e.out) {
-        if (c.type === 'capture-discard') {
-          if (!this.liveCaptures.delete(c.id)) continue;
-        }
-        this.out.push(c);
-      }
-      e.out = [];
-      if (!e.done) return;
-      this.outQueue.shift();
-    }
-    if (this.closing && this.outQueue.length === 0 && this.phase !== 'closed') {
-      this.discardAll();
-      this.out.push({ type: 'close', leg: 'both' });
-      this.phase = 'closed';
-    }
-  }
+export function createPop3Session(opts: SessionOptions): Session {
+  return new Pop3Session(opts);
 }

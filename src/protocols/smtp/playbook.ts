@@ -1,13 +1,13 @@
-// The SMTP session's playbook harness (see src/protocols/pop3/playbook.ts for the idea): a transcript of events and
-// the commands each must produce, in a normalised form (sends to the same leg and capture data of the same capture
+// SMTP transcripts on the shared playbook harness (src/protocols/playbook.ts): a transcript of events and the
+// commands each must produce, as transcript lines (sends to the same leg and capture data of the same capture
 // merged, debug logs dropped), which is what must not change when TCP splits a data event anywhere: every playbook
 // also runs with each data event cut at every offset.
 import assert from 'node:assert/strict';
 import { validateConfig } from '../../core/config.js';
 import type { AccountConfig, Config } from '../../core/config.js';
-import type { SessionCommand, SessionEvent } from '../../core/session.js';
-import { SETUP_TIMER } from '../../core/upstream-setup.js';
-import type { ScanAction } from '../../scan/types.js';
+import type { SessionEvent } from '../../core/session.js';
+import type { ScanAction } from '../../core/scan-contract.js';
+import { cutsOf, lines, readsOf } from '../playbook.js';
 import { createSmtpSession } from './session.js';
 
 export interface Setup {
@@ -46,66 +46,8 @@ export function makeSession(s: Setup = {}) {
   });
 }
 
-const show = (b: Buffer) => b.toString('latin1');
-
 /** Normalises commands into readable lines. */
-export function norm(cmds: SessionCommand[]): string[] {
-  const out: string[] = [];
-  const push = (key: string, text: string) => {
-    const last = out.length - 1;
-    if (last >= 0 && out[last]!.startsWith(key)) out[last] += text;
-    else out.push(key + text);
-  };
-  for (const c of cmds) {
-    switch (c.type) {
-      case 'send':
-        push(c.to === 'client' ? 'C: ' : 'U: ', show(c.data));
-        break;
-      case 'capture-data':
-        push(`D#${c.id}: `, show(c.data));
-        break;
-      case 'log':
-        if (c.level !== 'debug' && c.fields?.['code']) out.push(`log ${String(c.fields['code'])}`);
-        break;
-      case 'start-tls':
-        out.push(`start-tls ${c.leg}${c.pending ? ` pending=${show(c.pending)}` : ''}`);
-        break;
-      case 'capture-start':
-        out.push(`capture-start#${c.id} ${c.direction}`);
-        break;
-      case 'capture-end':
-        out.push(`capture-end#${c.id}`);
-        break;
-      case 'capture-discard':
-        out.push(`discard#${c.id}`);
-        break;
-      case 'send-capture':
-        out.push(
-          `send-capture#${c.id} ${c.to} ${c.framing}` +
-            (c.prefix ? ` prefix=${show(c.prefix)}` : '') +
-            (c.suffix ? ` suffix=${show(c.suffix)}` : ''),
-        );
-        break;
-      case 'close':
-        out.push(`close ${c.leg}`);
-        break;
-      case 'set-timer':
-      case 'clear-timer':
-        // The upstream-setup timer runs in every transcript; setup-guards.test.ts asserts it.
-        if (c.name !== SETUP_TIMER) out.push(c.type);
-        break;
-      default:
-        out.push((c as SessionCommand).type);
-    }
-  }
-  // Bytes streamed into a capture that is then dropped unfinished (bare LF, too big) never matter, and how many were
-  // streamed before the problem showed depends on where TCP split the input.
-  const dropped = out.filter((l) => l.startsWith('discard#')).map((l) => l.slice('discard#'.length));
-  return out.filter((l) => {
-    const m = /^D#(\d+): /.exec(l);
-    return !(m && dropped.includes(m[1]!) && !out.includes(`capture-end#${m[1]}`));
-  });
-}
+export const norm = lines;
 
 export type Step = [SessionEvent, string[]] | [SessionEvent, string[], 'no-split'];
 
@@ -119,19 +61,18 @@ export const CLEAN: ScanAction = { action: 'release', verdict: { kind: 'clean' }
 export function play(setup: Setup, steps: Step[]): void {
   const s = makeSession(setup);
   steps.forEach(([ev, want], i) => assert.deepEqual(norm(s.handle(ev)), want, `step ${i}`));
-  steps.forEach(([ev, , mode], i) => {
-    if (ev.type !== 'data' || mode === 'no-split') return;
-    for (let k = 1; k < ev.data.length; k++) {
-      const t = makeSession(setup);
-      steps.forEach(([e2, want2], j) => {
-        if (j !== i) return assert.deepEqual(norm(t.handle(e2)), want2, `step ${j} (step ${i} split at ${k})`);
-        if (e2.type !== 'data') return;
-        const a = t.handle({ ...e2, data: e2.data.subarray(0, k) });
-        const b = t.handle({ ...e2, data: e2.data.subarray(k) });
-        assert.deepEqual(norm([...a, ...b]), want2, `step ${j} split at ${k}`);
-      });
-    }
-  });
+  const lengths = steps.map(([ev, , mode]) => (ev.type === 'data' && mode !== 'no-split' ? ev.data.length : null));
+  for (const cut of cutsOf(lengths, 'each-step')) {
+    if (cut.kind !== 'step') continue;
+    const { step: i, at: k } = cut;
+    const t = makeSession(setup);
+    steps.forEach(([e2, want2], j) => {
+      if (j !== i) return assert.deepEqual(norm(t.handle(e2)), want2, `step ${j} (step ${i} split at ${k})`);
+      if (e2.type !== 'data') return;
+      const got = readsOf(e2.data, j, cut).flatMap((data) => t.handle({ ...e2, data }));
+      assert.deepEqual(norm(got), want2, `step ${j} split at ${k}`);
+    });
+  }
 }
 
 export const GREETING = '220 mx.test ESMTP Postfix\r\n';

@@ -7,10 +7,10 @@ import { createServer as createTcpServer, type AddressInfo, type Server } from '
 import tls from 'node:tls';
 import { SMTPServer } from 'smtp-server';
 import type { Logger } from '../core/logger.js';
-import type { DemoEndpoints, DemoPortSet, Endpoint } from '../demo/config.js';
-import { DEMO_PASSWORD, DEMO_USER, type DemoMailbox } from '../demo/mailbox.js';
-import { DEMO_ISP_HOST, DEMO_MAIL_HOST, type DemoCert } from '../demo/pki.js';
-import { DemoPop3Server } from '../demo/pop3-server.js';
+import type { DemoEndpoints, DemoPortSet, Endpoint } from './config.js';
+import { DEMO_PASSWORD, DEMO_USER, type DemoMailbox } from './mailbox.js';
+import { DEMO_ISP_HOST, DEMO_MAIL_HOST, type DemoCert } from './pki.js';
+import { DemoPop3Server } from './pop3-server.js';
 
 const LOOPBACK = '127.0.0.1';
 

@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
 import { silentLogger } from '../core/logger.js';
-import { DemoMailbox, demoMessages } from '../demo/mailbox.js';
-import { DEMO_ISP_HOST, DEMO_MAIL_HOST, loadOrCreateDemoPki } from '../demo/pki.js';
-import { startDemoServers, type DemoServers } from './demo-servers.js';
+import { DemoMailbox, demoMessages } from './mailbox.js';
+import { DEMO_ISP_HOST, DEMO_MAIL_HOST, loadOrCreateDemoPki } from './pki.js';
+import { startDemoServers, type DemoServers } from './servers.js';
 import { needs } from '../../test/fixtures/util.js';
 
 const exec = promisify(execFile);

@@ -1,7 +1,6 @@
 // What we record about a TLS handshake on either leg. Names follow what `openssl s_client` prints, because that is
 // what users and the story compare against: SHA1/SHA256, RSA/RSA-PSS/ECDSA, "X25519, 253 bits",
 // "ECDH, prime256v1, 256 bits".
-import type { WouldRefuse } from './shadow-policy.js';
 
 /** A summary of one certificate in a chain, leaf first. */
 export interface CertSummary {
@@ -116,4 +115,25 @@ export interface LeafPair {
 /** Where the client leg gets its leaves; `names` are DNS names or IPs wanted (listener address, SNI, localhost). */
 export interface LeafSource {
   get(names: string[]): Promise<LeafPair>;
+}
+
+export type Leg = 'client' | 'upstream';
+
+/** One handshake the candidate would have refused. */
+export interface WouldRefuse {
+  leg: Leg;
+  /** Groups repeat visits: a client's offer fingerprint, or the upstream's host:port. */
+  peer: string;
+  /** The peer in words: what the client offered (versions, suites, sigalgs), or host:port and server name. */
+  peerLabel: string;
+  /** The effective profile that accepted the handshake (auto resolved for the client leg). */
+  policy: string;
+  /** The candidate as configured (client `auto` stays `auto`). */
+  candidate: string;
+  code: string;
+  rule: string;
+  /** The whole refusal as the peer would have read it: offered, required, and the setting that admits it. */
+  explanation: string;
+  /** The setting or the policy.exceptions entry that would admit it under the candidate. */
+  admit: string | null;
 }
