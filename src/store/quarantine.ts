@@ -18,18 +18,12 @@ import {
 import { open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ShieldError } from '../core/errors.js';
-import type { Direction, Verdict } from '../core/scan-contract.js';
+import type { Verdict } from '../core/scan-contract.js';
+import type { QuarantineMeta } from '../scan/pipeline.js';
 import type { Db } from './db.js';
 
-export interface QuarantineMeta {
-  account: string;
-  protocol: 'pop3' | 'imap' | 'smtp';
-  direction: Direction;
-  verdict: Verdict;
-  subject?: string;
-  from?: string;
-  connId?: string;
-}
+// What an entry records is defined once, by the port the scan pipeline writes through.
+export type { QuarantineMeta };
 
 export interface QuarantineEntry {
   id: string;

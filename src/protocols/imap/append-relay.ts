@@ -8,9 +8,9 @@ import { continuation, literalMarker, shieldTagged } from './replies.js';
 import type { LiteralSpec } from './tokenizer.js';
 import type { InFlight } from './session-state.js';
 import { ClientCommand } from './session-core.js';
-import { ImapFetchIntercept } from './fetch-intercept.js';
+import { ImapOwnFetch } from './own-fetch.js';
 
-export abstract class ImapAppendRelay extends ImapFetchIntercept {
+export abstract class ImapAppendRelay extends ImapOwnFetch {
   // ---------------------------------------------------------------- APPEND
 
   // Captured from the client, sent on to the server only after a clean verdict (append.ts says why and how).
