@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import type { PolicyReport } from '../src/probe/policy-report.js';
 import { InterceptionStore } from '../src/store/interceptions.js';
+import type { LiveEvent, LiveSession } from '../src/io/live.js';
 import { PolicyEvents } from '../src/store/policy-events.js';
 import { describeException } from '../src/tls/upstream-policy.js';
 import { http, login, sameOrigin, startDashboardWorld, type DashboardWorld } from './fixtures/dashboard.js';
@@ -130,5 +131,29 @@ describe('dashboard API', { ...needs('curl'), timeout: 60_000 }, () => {
         ['i-1', '127.0.0.7:993', 'imap.example', 'hosts', 'intercept', null],
       ],
     );
+  });
+
+  it("keeps a session's TLS facts in its live events through to the closed one", async () => {
+    const seen: LiveSession[] = [];
+    let on: (e: LiveEvent) => void = () => undefined;
+    const closed = new Promise<LiveSession>((resolve) => {
+      on = (e) => {
+        if (e.type !== 'session' || e.session.account !== 'demo-pop3') return;
+        seen.push(e.session);
+        if (e.session.state === 'closed') resolve(e.session);
+      };
+    });
+    w.shield.live.on('event', on);
+    try {
+      assert.ok((await w.curlRetr(1)).ok);
+      const c = await closed;
+      // The closed socket no longer reports its protocol: the event must still carry what the leg negotiated.
+      assert.match(c.clientTls?.version ?? 'none', /^TLSv1\.[23]$/);
+      assert.match(c.upstreamTls?.version ?? 'none', /^TLSv1\.[23]$/);
+      for (const s of seen.filter((x) => x.clientTls?.version))
+        assert.equal(s.clientTls!.version, c.clientTls!.version);
+    } finally {
+      w.shield.live.off('event', on);
+    }
   });
 });

@@ -201,9 +201,31 @@ export abstract class ConnectionRecord {
     this.record(() => this.deps.live?.changed(this));
   }
 
-  snapshot(): LiveSession {
+  /**
+   * The client leg's TLS facts, read once per TLS socket (STARTTLS brings a new one). The snapshot is taken on every
+   * session change, several per message, and each getter is a call into OpenSSL (bench WD showed them); a closed socket
+   * also stops reporting them, which left the `closed` event without its TLS version.
+   */
+  private clientTlsCache: { sock: TLSSocket; facts: NonNullable<LiveSession['clientTls']> } | null = null;
+
+  private clientTlsFacts(): LiveSession['clientTls'] {
     const client = this.sockets.client;
     const tls = client && 'getProtocol' in client ? (client as TLSSocket) : null;
+    if (!tls) return this.clientTlsCache?.facts ?? null;
+    if (this.clientTlsCache?.sock === tls) return this.clientTlsCache.facts;
+    const version = tls.getProtocol();
+    // Not yet (or no longer) reporting: nothing to cache, the next snapshot asks again.
+    if (!version) return { version: null, cipher: null, signatureScheme: null };
+    const facts = {
+      version,
+      cipher: tls.getCipher()?.name ?? null,
+      signatureScheme: tls.getSharedSigalgs?.()?.[0] ?? null,
+    };
+    this.clientTlsCache = { sock: tls, facts };
+    return facts;
+  }
+
+  snapshot(): LiveSession {
     const f = this.liveFacts;
     return {
       id: this.id,
@@ -220,13 +242,7 @@ export abstract class ConnectionRecord {
             : this.session
               ? 'relaying'
               : 'connecting',
-      clientTls: tls
-        ? {
-            version: tls.getProtocol(),
-            cipher: tls.getCipher()?.name ?? null,
-            signatureScheme: tls.getSharedSigalgs?.()?.[0] ?? null,
-          }
-        : null,
+      clientTls: this.clientTlsFacts(),
       upstreamTls: f
         ? {
             version: f.protocol,
