@@ -45,7 +45,7 @@ function probe(shape: ReplyShape) {
 
 const target: Target = {
   name: 'smtp-reply',
-  focus: ['src/protocols/smtp/framer.ts', 'src/probe/mail-dialog.ts', 'src/core/line-framer.ts'],
+  focus: ['src/protocols/smtp/framer.ts', 'src/protocols/mail-dialog.ts', 'src/core/line-framer.ts'],
   maxLen: 4096,
   tokens: [
     '\r\n',
