@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultConfig, parseConfig, splitHostPort } from './config.js';
+import { defaultConfig, parseConfig } from './config.js';
+import { splitHostPort } from './hosts.js';
 import { CONFIG_TEMPLATE } from '../cli/config-template.js';
 import { ShieldError } from './errors.js';
 

@@ -5,10 +5,6 @@ import { z } from 'zod';
 import { DEFAULT_LIMITS } from './limits.js';
 import { ShieldError } from './errors.js';
 import { checkAccounts, checkDashboard, checkIntercept } from './config-checks.js';
-import { isLoopbackHost, splitHostPort } from './hosts.js';
-
-// Kept for the dashboard's imports (src/dashboard is another engineer's this round); new code imports ./hosts.js.
-export { isLoopbackHost, splitHostPort };
 
 const hostPort = z
   .string()

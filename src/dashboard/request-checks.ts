@@ -1,6 +1,6 @@
 // The checks every dashboard request passes before any route runs: the Host header (DNS rebinding, the class of
 // mitmweb's CVE-2018-14505) and, for anything that changes state, a same-origin JSON POST (CSRF). Pure.
-import { isLoopbackHost } from '../core/config.js';
+import { isLoopbackHost } from '../core/hosts.js';
 
 export interface HostPolicy {
   /** Names and addresses the dashboard answers to besides loopback: dashboard.hosts and the listen host. */

@@ -2,7 +2,7 @@
 // the benchmark) runs no dashboard. A dashboard that cannot start is logged and reported, and mail keeps flowing:
 // the admin UI is never a reason to stop protecting mail.
 import type { LoadedConfig } from '../core/loaded-config.js';
-import { splitHostPort } from '../core/config.js';
+import { splitHostPort } from '../core/hosts.js';
 import { asShieldError, isShieldError, type ShieldError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { startShield, type ShieldHandle, type StartOptions } from '../io/server.js';

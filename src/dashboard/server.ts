@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadedConfig } from '../core/loaded-config.js';
-import { isLoopbackHost, splitHostPort } from '../core/config.js';
+import { isLoopbackHost, splitHostPort } from '../core/hosts.js';
 import { ShieldError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { ShieldHandle } from '../io/server.js';

@@ -1,6 +1,6 @@
 // What clamd's addresses and replies mean: pure, shared by the clamd engine (src/io/clamd-engine.ts, which owns the
 // socket and the wait for a free slot) and doctor.
-import { splitHostPort } from '../core/config.js';
+import { splitHostPort } from '../core/hosts.js';
 import { ShieldError } from '../core/errors.js';
 
 export type ClamdAddress = { path: string } | { host: string; port: number };
