@@ -34,10 +34,16 @@ export async function alternate<T extends string>(
   targets: readonly T[],
   reps: number,
   fn: (t: T) => Promise<number>,
+  opts: { rotate?: boolean } = {},
 ): Promise<Map<T, Samples>> {
   const out = new Map<T, Samples>(targets.map((t) => [t, { ms: [] }]));
   for (let r = 0; r <= reps; r++) {
-    for (const t of targets) {
+    // Rotated (A B C, B C A, C A B …), no target always runs right after the same other one: a target that leaves
+    // work behind (a GC, Dovecot's index writes) would otherwise always slow the same neighbour.
+    const order = opts.rotate
+      ? [...targets.slice(r % targets.length), ...targets.slice(0, r % targets.length)]
+      : targets;
+    for (const t of order) {
       const s = out.get(t)!;
       if (s.error) continue;
       try {
