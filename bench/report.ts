@@ -3,6 +3,7 @@ import { quarantineSection, type QuarantineResult } from './quarantine.js';
 import type { Target } from './env.js';
 import { HEADER_ROWS, type HeaderFetchResult } from './header-fetch.js';
 import { dashboardSection, type DashboardResult } from './dashboard.js';
+import { perMessageSection, type PerMessageResult } from './per-message.js';
 import type { IdleResult } from './idle.js';
 import type { MemoryResult } from './memory.js';
 import type { Plan } from './plan.js';
@@ -21,6 +22,7 @@ export interface RunReport extends ScanReport {
   setup: SetupResult[];
   idle: IdleResult | { error: string } | null;
   scan: ScanResult | { error: string } | null;
+  perMessage?: PerMessageResult | { error: string } | null;
   memory: MemoryResult | { error: string } | null;
   headers: HeaderFetchResult | { error: string } | null;
   dashboard?: DashboardResult | { error: string } | null;
@@ -288,6 +290,12 @@ export function renderReport(r: RunReport): string {
     }
     parts.push(s);
   }
+  if (r.perMessage)
+    parts.push(
+      'error' in r.perMessage
+        ? `## W7s: scan cost per message\n\nfailed: ${r.perMessage.error}`
+        : perMessageSection(r.perMessage),
+    );
   if (r.memory) {
     let s = '## W8: peak memory relaying one large message (POP3 RETR)\n\n';
     if (hasError(r.memory)) s += `failed: ${r.memory.error}`;

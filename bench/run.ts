@@ -17,6 +17,7 @@ import { runNetem } from './netem.js';
 import { makePlan } from './plan.js';
 import { renderReport, type RunReport } from './report.js';
 import { runQuarantine } from './quarantine.js';
+import { runPerMessage } from './per-message.js';
 import { runScan } from './scan.js';
 import { runSetup } from './setup.js';
 import { runThroughput } from './throughput.js';
@@ -129,6 +130,7 @@ async function main(): Promise<void> {
     if (want('W7')) {
       log('W7: scanning alone');
       report.scan = await guard('W7', () => runScan(plan));
+      report.perMessage = await guard('W7s', () => runPerMessage());
     }
     if (want('W8')) {
       log('W8: peak memory, one large message');
