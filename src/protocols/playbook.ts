@@ -282,6 +282,25 @@ export class Sim {
     return evs;
   }
 
+  /**
+   * Feeds the verdict of one waiting capture and leaves the others waiting, so a transcript can finish scans in any
+   * order (the driver runs them in parallel, and the shortest one wins).
+   */
+  finishScan(id: number): void {
+    const at = this.waitingScans.indexOf(id);
+    assert.ok(at >= 0, `capture ${id} is not waiting for its scan`);
+    const rest = this.waitingScans.filter((w) => w !== id);
+    this.waitingScans = [id];
+    const [ev] = this.takeScans();
+    this.waitingScans = rest;
+    this.feed(ev!);
+  }
+
+  /** Captures whose scan has not been fed back yet (manual scanning). */
+  get scansWaiting(): readonly number[] {
+    return this.waitingScans;
+  }
+
   /** Everything sent to a leg since the last call. */
   take(leg: Leg): string {
     const all = Buffer.concat(this.sent[leg]).toString('latin1');
