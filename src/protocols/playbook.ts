@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import type { Leg, Session, SessionCommand, SessionEvent } from '../core/session.js';
 import type { ScanAction } from '../core/scan-contract.js';
+import { DotStuffer } from '../core/dot-stuffing.js';
 import { SETUP_TIMER } from '../core/upstream-setup.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -245,7 +246,12 @@ export class Sim {
           assert.ok(cap?.ended && !cap.discarded, `send-capture of capture ${c.id} that is not complete`);
           const body =
             cap.result?.action === 'release' && cap.result.bytes ? cap.result.bytes : Buffer.concat(cap.data);
-          this.sent[c.to].push(...[c.prefix, body, c.suffix].filter((b): b is Buffer => b !== undefined));
+          // Framed as the driver frames it (connection-captures.ts): prefix and body stuffed, then the terminator.
+          const stuffer = c.framing === 'raw' ? null : new DotStuffer();
+          const framed = stuffer
+            ? [stuffer.push(c.prefix ?? Buffer.alloc(0)), stuffer.push(body), stuffer.end()]
+            : [c.prefix, body];
+          this.sent[c.to].push(...[...framed, c.suffix].filter((b): b is Buffer => b !== undefined));
           break;
         }
         case 'capture-discard': {
