@@ -30,11 +30,13 @@ const scanner = (bytes: Buffer): ScanAction =>
       }
     : { action: 'release', verdict: { kind: 'clean' } };
 
-function sim(): Sim {
+function sim(keepInfectedOnServer = false): Sim {
+  const config = defaultConfig();
+  config.pop3.keepInfectedOnServer = keepInfectedOnServer;
   const session = createPop3Session({
     connId: 'c1',
     account,
-    config: defaultConfig(),
+    config,
     limits: DEFAULT_LIMITS,
     clientSecure: true,
   });
@@ -58,8 +60,8 @@ const ORDERS = [
   [3, 2, 1],
 ];
 
-function opened(capa: string): Sim {
-  const s = sim();
+function opened(capa: string, keep = false): Sim {
+  const s = sim(keep);
   up(s, '+OK ready\r\n');
   client(s, 'CAPA\r\n');
   up(s, `+OK\r\nUSER\r\nUIDL\r\nTOP\r\n${capa}.\r\n`);
@@ -140,4 +142,70 @@ test('overlap: pipelined TOP of unscanned messages: the hidden RETRs are scanned
       'Subject: [virus removed]\r\n\r\nreplaced\r\n.\r\n';
     assert.equal(s.take('client'), topAnswer(1) + notice + topAnswer(3) + '+OK\r\n', `order ${order.join(',')}`);
   }
+});
+
+const KEPT = (n: number) =>
+  `+OK mailshield kept infected message ${n} on the server (pop3.keepInfectedOnServer: true)\r\n`;
+const NOTICE_ANSWER =
+  `+OK ${NOTICE.length} octets (mailshield replaced this message; original in quarantine q-1)\r\n` +
+  'Subject: [virus removed]\r\n\r\nreplaced\r\n.\r\n';
+
+test('overlap: RETR/DELE pairs under keepInfectedOnServer: each DELE waits in its place, the next RETR does not', () => {
+  for (const order of ORDERS) {
+    const s = opened('PIPELINING\r\n', true);
+    client(s, 'RETR 1\r\nDELE 1\r\nRETR 2\r\nDELE 2\r\nRETR 3\r\nDELE 3\r\nQUIT\r\n');
+    // Every RETR goes up at once; the DELEs need their message's verdict first, QUIT every answer.
+    assert.equal(s.take('upstream'), 'RETR 1\r\nRETR 2\r\nRETR 3\r\n');
+    up(s, retrAnswer(1) + `+OK\r\nSubject: m2\r\n\r\nINFECTED\r\n.\r\n` + retrAnswer(3));
+    assert.deepEqual([...s.scansWaiting], [1, 2, 3], 'all three captured before any verdict');
+    const ups: string[] = [];
+    for (const id of order) {
+      s.finishScan(id);
+      ups.push(s.take('upstream'));
+    }
+    // A clean message's DELE goes up with its verdict; the infected one's never does.
+    assert.deepEqual(
+      ups.filter(Boolean),
+      order.filter((id) => id !== 2).map((id) => `DELE ${id}\r\n`),
+    );
+    up(s, '+OK deleted\r\n+OK deleted\r\n');
+    assert.equal(s.take('upstream'), 'QUIT\r\n', 'QUIT only after every earlier answer');
+    assert.equal(
+      s.take('client'),
+      retrAnswer(1) + '+OK deleted\r\n' + NOTICE_ANSWER + KEPT(2) + retrAnswer(3) + '+OK deleted\r\n',
+      `order ${order.join(',')}`,
+    );
+  }
+});
+
+test('overlap: TOP of a message whose RETR is being scanned keeps its place; the RETR after it goes up at once', () => {
+  const s = opened('PIPELINING\r\n');
+  client(s, 'RETR 1\r\nTOP 1 0\r\nRETR 2\r\n');
+  assert.equal(s.take('upstream'), 'RETR 1\r\nRETR 2\r\n');
+  up(s, retrAnswer(1) + retrAnswer(2));
+  assert.deepEqual([...s.scansWaiting], [1, 2]);
+  s.finishScan(2);
+  assert.equal(s.take('upstream') + s.take('client'), '');
+  s.finishScan(1);
+  // Clean: the client's TOP goes up now, and its answer sits between the two messages.
+  assert.equal(s.take('upstream'), 'TOP 1 0\r\n');
+  assert.equal(s.take('client'), retrAnswer(1));
+  up(s, '+OK\r\nSubject: m1\r\n\r\n.\r\n');
+  assert.equal(s.take('client'), '+OK\r\nSubject: m1\r\n\r\n.\r\n' + retrAnswer(2));
+});
+
+test('overlap: the server vanishing while a deferred DELE waits answers it in its place and closes', () => {
+  const s = opened('', true);
+  client(s, 'RETR 1\r\nDELE 1\r\nRETR 2\r\n');
+  up(s, retrAnswer(1));
+  s.feed({ type: 'closed', leg: 'upstream' });
+  assert.equal(s.closed, null, 'message 1 is still being scanned: its answer is owed');
+  s.finishScan(1);
+  const got = s.take('client');
+  assert.ok(got.startsWith(retrAnswer(1)), got);
+  const rest = got.slice(retrAnswer(1).length).split('\r\n').filter(Boolean);
+  assert.equal(rest.length, 2, got);
+  for (const line of rest) assert.match(line, /^-ERR \[SYS\/TEMP\] .*MS_ERR_UPSTREAM_CLOSED/);
+  assert.equal(s.closed, 'both');
+  assert.ok([...s.captures.values()].every((c) => c.discarded));
 });
