@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import type { Leg, Session, SessionCommand, SessionEvent } from '../core/session.js';
 import type { ScanAction } from '../core/scan-contract.js';
+import { DotStuffer } from '../core/dot-stuffing.js';
 import { SETUP_TIMER } from '../core/upstream-setup.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -245,7 +246,12 @@ export class Sim {
           assert.ok(cap?.ended && !cap.discarded, `send-capture of capture ${c.id} that is not complete`);
           const body =
             cap.result?.action === 'release' && cap.result.bytes ? cap.result.bytes : Buffer.concat(cap.data);
-          this.sent[c.to].push(...[c.prefix, body, c.suffix].filter((b): b is Buffer => b !== undefined));
+          // Framed as the driver frames it (connection-captures.ts): prefix and body stuffed, then the terminator.
+          const stuffer = c.framing === 'raw' ? null : new DotStuffer();
+          const framed = stuffer
+            ? [stuffer.push(c.prefix ?? Buffer.alloc(0)), stuffer.push(body), stuffer.end()]
+            : [c.prefix, body];
+          this.sent[c.to].push(...[...framed, c.suffix].filter((b): b is Buffer => b !== undefined));
           break;
         }
         case 'capture-discard': {
@@ -280,6 +286,25 @@ export class Sim {
     }
     this.waitingScans = [];
     return evs;
+  }
+
+  /**
+   * Feeds the verdict of one waiting capture and leaves the others waiting, so a transcript can finish scans in any
+   * order (the driver runs them in parallel, and the shortest one wins).
+   */
+  finishScan(id: number): void {
+    const at = this.waitingScans.indexOf(id);
+    assert.ok(at >= 0, `capture ${id} is not waiting for its scan`);
+    const rest = this.waitingScans.filter((w) => w !== id);
+    this.waitingScans = [id];
+    const [ev] = this.takeScans();
+    this.waitingScans = rest;
+    this.feed(ev!);
+  }
+
+  /** Captures whose scan has not been fed back yet (manual scanning). */
+  get scansWaiting(): readonly number[] {
+    return this.waitingScans;
   }
 
   /** Everything sent to a leg since the last call. */

@@ -47,6 +47,12 @@ export interface Entry {
   decoder?: DotDecoder;
   capture?: number;
   captureFailed?: ShieldError;
+  /**
+   * A command that needs the verdict of a message still being scanned (TOP, DELE under keepInfectedOnServer). It
+   * keeps its place among the answers and is decided once no scan of `msg` is pending (session.ts resumeDeferred),
+   * so the commands after it go to the server at once instead of waiting behind the scan.
+   */
+  deferred?: { line: Line; msg: number };
   /** Counted in `pendingVerdict` until its verdict (or failure) is known. */
   pending?: boolean;
   capa?: { lines: string[]; bytes: number };
@@ -62,7 +68,7 @@ export abstract class Pop3SessionCore extends EventDrivenSession {
   protected clientSecure: boolean;
   protected readonly clientIn: LineFramer;
   protected upIn: LineFramer;
-  /** A client line pulled from the framer but held: it needs a verdict that is still being scanned. */
+  /** A client line pulled from the framer but held: a QUIT waiting for every earlier answer. */
   protected heldLine: Line | null = null;
   /** Non-null while a body is being read from upstream (bytes go to the decoder of awaiting[0]). */
   protected upBody = false;

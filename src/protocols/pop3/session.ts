@@ -21,6 +21,7 @@ class Pop3Session extends Pop3Verdicts implements Session, SessionEventHandlers 
   }
 
   protected override afterEvent(): void {
+    this.resumeDeferred();
     // Answers that became ready go out before the commands they unblocked, so the transcript reads in order.
     this.flush();
     if (this.phase === 'ready') this.pumpClient();
@@ -194,6 +195,29 @@ class Pop3Session extends Pop3Verdicts implements Session, SessionEventHandlers 
     }
   }
 
+  /**
+   * Decides the deferred commands whose message has its verdict now. What the command makes (an upstream command, a
+   * local answer, a hidden RETR) takes the placeholder's place in outQueue, so the client's order holds; upstream
+   * answers are matched by `awaiting`, which follows the order commands went up.
+   */
+  protected resumeDeferred(): void {
+    for (let i = 0; i < this.outQueue.length; i++) {
+      const d = this.outQueue[i]!.deferred;
+      if (!d || this.pendingVerdict.has(d.msg) || this.phase !== 'ready') continue;
+      if (this.closing) {
+        const e = new ShieldError('MS_ERR_UPSTREAM_CLOSED', 'the mail server closed the connection before answering');
+        this.outQueue[i] = { kind: 'local', verb: '', out: [send('client', R.upstreamLost(e))], done: true };
+        continue;
+      }
+      this.outQueue.splice(i, 1);
+      const tail = this.outQueue.length;
+      this.command(d.line);
+      const made = this.outQueue.splice(tail);
+      this.outQueue.splice(i, 0, ...made);
+      i += made.length - 1;
+    }
+  }
+
   protected enqueue(entry: Entry, upstream?: Buffer): void {
     this.outQueue.push(entry);
     if (upstream) {
@@ -210,13 +234,12 @@ class Pop3Session extends Pop3Verdicts implements Session, SessionEventHandlers 
   protected command(line: Line): boolean {
     const { verb, args } = parseCommand(line.text);
     const keep = this.opts.config.pop3.keepInfectedOnServer;
-    if (verb === 'DELE' && keep) {
+    if ((verb === 'DELE' && keep) || verb === 'TOP') {
       const n = messageNumber(args[0]);
-      if (n !== null && this.pendingVerdict.has(n)) return false;
-    }
-    if (verb === 'TOP') {
-      const n = messageNumber(args[0]);
-      if (n !== null && this.pendingVerdict.has(n)) return false;
+      if (n !== null && this.pendingVerdict.has(n)) {
+        this.outQueue.push({ kind: 'local', verb, out: [], done: false, deferred: { line, msg: n } });
+        return true;
+      }
     }
     // The server hangs up after QUIT; a pipelined QUIT waits until every earlier answer (a scan may be slow) is out.
     if (verb === 'QUIT' && this.outQueue.length > 0) return false;

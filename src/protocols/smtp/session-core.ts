@@ -31,7 +31,9 @@ export type Phase = 'wait-start' | 'setup' | 'ready' | 'client-tls' | 'closed';
 
 export interface Capture {
   id: number;
-  state: 'receiving' | 'scanning' | 'delivering';
+  /** `delivering`: clean, DATA sent upstream; `submitted`: the message and its end went upstream, the final reply
+   * is awaited. */
+  state: 'receiving' | 'scanning' | 'delivering' | 'submitted';
   sniffer: HeaderSniffer | null;
   failed: ShieldError | null;
   /** Content lines that begin with a dot; a footer is only added when there are none (see sendCapture). */

@@ -115,16 +115,26 @@ class SmtpSession extends SmtpDataFlow implements Session, SessionEventHandlers 
     }
   }
 
+  /**
+   * Whether a client unit may be acted on now. With server PIPELINING, MAIL/RCPT/RSET may join a group behind other
+   * pipelinable commands, and behind a submitted message: RFC 2920 lets message content open a group, so the next
+   * transaction's MAIL and RCPT reach the server right behind the message's end, not a round trip later (overlap
+   * across messages, issue 15). The replies still come back, and are relayed, in command order.
+   */
   protected canProcess(u: ClientUnit): boolean {
     if (this.inflight.length === 0) return true;
     if (u.type !== 'line' || this.authCont || !this.upPipelining) return false;
     if (!PIPELINABLE.has(verbOf(u.line))) return false;
-    return this.inflight.every((f) => (f.kind === 'relay' && PIPELINABLE.has(f.verb)) || f.kind === 'rset');
+    return this.inflight.every(
+      (f) => (f.kind === 'relay' && PIPELINABLE.has(f.verb)) || f.kind === 'rset' || f.kind === 'data-final',
+    );
   }
 
   protected pumpClient(): void {
     while (this.phase === 'ready') {
-      if (this.capture && this.capture.state !== 'receiving') return;
+      // While a message is scanned or its DATA awaits the server's 354, nothing may go upstream before it; the
+      // client's next commands wait in the framer (bounded by backlogCap).
+      if (this.capture && this.capture.state !== 'receiving' && this.capture.state !== 'submitted') return;
       const u = this.held ?? this.client.next();
       this.held = null;
       if (!u) return;

@@ -110,7 +110,9 @@ export abstract class SmtpUpstreamRelay extends SmtpSessionCore {
         if (r.code === 354) {
           this.inflight.unshift({ kind: 'data-final', id: f.id });
           this.out.push(this.sendCapture(f.id, f.parts));
-          return;
+          if (this.capture?.id === f.id) this.capture.state = 'submitted';
+          // The client's next MAIL and RCPT may follow the message at once (pumpClient, canProcess).
+          break;
         }
         // The server refused DATA itself: its reply, unchanged.
         this.toClient(r.raw);
