@@ -3,6 +3,7 @@
 // Parts are streamed through the checks (content.ts); only zips and OLE files are kept whole, as those checks need.
 import type { Config } from '../../core/config.js';
 import type { Engine, ScanInput } from '../engine.js';
+import { ChunkFeed, feedScan, type FeedScan } from '../live.js';
 import { UnscannableMessage, walkReadable, type MimePart, type StructureLimits } from '../mime-walk.js';
 import { Readable } from 'node:stream';
 import { chunksOf } from '../source.js';
@@ -52,6 +53,12 @@ export class BuiltinEngine implements Engine {
     } finally {
       if (chunks instanceof Readable) chunks.destroy();
     }
+  }
+
+  /** Scans the message as its chunks arrive: the MIME walk is push-based, so it keeps pace with the network. */
+  begin(): FeedScan {
+    const feed = new ChunkFeed();
+    return feedScan(feed, this.scanChunks(feed));
   }
 
   /** Scans a message given as chunks in order, however it is cut: the same verdict as for the whole buffer. */
