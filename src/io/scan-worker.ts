@@ -50,7 +50,9 @@ export default async function scanTask(task: ScanTask): Promise<Verdict> {
   if ('port' in task.source) {
     const port = task.source.port;
     try {
-      return await engine.scanChunks(portFeed(port));
+      const feed = portFeed(port);
+      // As in place: a finding ends the scan (and frees this task) without waiting for the rest of the message.
+      return await engine.scanChunks(feed, () => feed.abort());
     } finally {
       port.close();
     }

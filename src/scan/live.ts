@@ -116,7 +116,11 @@ export class ChunkFeed implements AsyncIterable<Buffer> {
 }
 
 /** A LiveScan that also says whether the engine already has its verdict (a finding: later bytes change nothing). */
-export type FeedScan = LiveScan & { readonly settled: boolean };
+export type FeedScan = LiveScan & {
+  readonly settled: boolean;
+  /** The engine's verdict; settles before end() when a finding is made early. */
+  readonly verdict: Promise<Verdict>;
+};
 
 /** A streaming scan that reads `feed`, as a LiveScan: the engine's verdict promise is already running. */
 export function feedScan(feed: ChunkFeed, verdict: Promise<Verdict>): FeedScan {
@@ -132,6 +136,7 @@ export function feedScan(feed: ChunkFeed, verdict: Promise<Verdict>): FeedScan {
     get settled() {
       return feed.isClosed;
     },
+    verdict,
     whenBelow: (limit) => feed.backlog.whenBelow(limit),
     end: () => {
       feed.end();
