@@ -8,7 +8,7 @@ import type { Piscina } from 'piscina';
 import type { LiveScan, ScanInput } from '../scan/engine.js';
 import { Backlog, type FeedScan } from '../scan/live.js';
 import type { Verdict } from '../scan/types.js';
-import type { LiveMessage, ScanTask } from './scan-worker.js';
+import type { LiveMessage, LiveReply, ScanTask } from './scan-worker.js';
 
 const ENGINE = 'builtin';
 
@@ -24,12 +24,17 @@ export function workerFailure(e: unknown, timedOut: boolean, timeoutMs: number):
  * The main thread's side of one live scan in a worker. scan.builtin.timeoutMs bounds the time the worker owes us, not
  * the network's: it runs while chunks wait unacknowledged (restarted by each one the worker takes), and from the end
  * (or an abort) on. A worker that hangs therefore stops taking chunks and is stopped, however slowly mail arrives.
+ *
+ * The task carries no AbortSignal: piscina runs an abortable task alone on its worker, and a live scan holds its task
+ * for as long as the message takes to arrive. The timeout instead terminates the thread the task said it runs on;
+ * piscina then fails that thread's tasks and starts a new one, as for a crash.
  */
 export class WorkerScan implements LiveScan {
   private readonly backlogBytes = new Backlog();
   private readonly port: MessagePort;
-  private readonly controller = new AbortController();
   private readonly verdict: Promise<Verdict>;
+  private settle!: (v: Verdict) => void;
+  private thread: number | undefined;
   private timer: NodeJS.Timeout | null = null;
   private timedOut = false;
   /** end() or abort() was called: no more chunks, and the deadline no longer moves. */
@@ -37,36 +42,45 @@ export class WorkerScan implements LiveScan {
   private done = false;
 
   constructor(
-    pool: Piscina<ScanTask, Verdict>,
+    private readonly pool: Piscina<ScanTask, Verdict>,
     task: Omit<ScanTask, 'source'>,
     private readonly timeoutMs: number,
   ) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    port1.on('message', (n: number) => {
-      this.backlogBytes.take(n);
+    port1.on('message', (r: LiveReply) => {
+      if ('thread' in r) {
+        this.thread = r.thread;
+        return;
+      }
+      this.backlogBytes.take(r.took);
       if (!this.closing) this.deadline(this.backlogBytes.size > 0);
     });
-    this.verdict = pool
-      .run({ ...task, source: { port: port2 } }, { signal: this.controller.signal, transferList: [port2] })
-      .catch((e: unknown) => workerFailure(e, this.timedOut, timeoutMs))
-      .finally(() => {
-        this.done = true;
-        if (this.timer) clearTimeout(this.timer);
-        port1.close();
-        this.backlogBytes.settle();
-      });
+    this.verdict = new Promise<Verdict>((resolve) => {
+      this.settle = resolve;
+      pool
+        .run({ ...task, source: { port: port2 } }, { transferList: [port2] })
+        .then(resolve, (e: unknown) => resolve(workerFailure(e, this.timedOut, timeoutMs)));
+    }).finally(() => {
+      this.done = true;
+      if (this.timer) clearTimeout(this.timer);
+      port1.close();
+      this.backlogBytes.settle();
+    });
+  }
+
+  /** The deadline passed: the scan fails now, and the thread it runs on (if it started) is stopped. */
+  private expire(): void {
+    this.timedOut = true;
+    const thread = this.pool.threads.find((t) => t.threadId === this.thread);
+    if (thread) void thread.terminate();
+    this.settle(workerFailure(undefined, true, this.timeoutMs));
   }
 
   /** (Re)starts the deadline, or clears it while the worker owes us nothing. */
   private deadline(armed: boolean): void {
     if (this.timer) clearTimeout(this.timer);
-    this.timer = armed
-      ? setTimeout(() => {
-          this.timedOut = true;
-          this.controller.abort();
-        }, this.timeoutMs)
-      : null;
+    this.timer = armed ? setTimeout(() => this.expire(), this.timeoutMs) : null;
   }
 
   private post(m: LiveMessage, transfer?: ArrayBuffer[]): void {

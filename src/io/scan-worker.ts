@@ -1,6 +1,6 @@
 // Runs in a worker thread of the scan pool: the builtin engine's CPU work (MIME splitting, decoding, hashing,
 // archive and OLE inspection, EICAR and hash-list matching) happens here, off the event loop that relays mail.
-import type { MessagePort } from 'node:worker_threads';
+import { threadId, type MessagePort } from 'node:worker_threads';
 import { BuiltinEngine, type BuiltinOptions } from '../scan/builtin/engine.js';
 import { ChunkFeed } from '../scan/live.js';
 import type { MessageSource } from '../scan/source.js';
@@ -9,10 +9,11 @@ import { scanFiles } from './scan-files.js';
 
 /**
  * What the main thread sends on a live scan's port: a chunk (its buffer transferred, not copied), the end of the
- * message, or that the capture was abandoned. The worker answers each chunk it takes with its byte count, which is how
- * the main thread knows its backlog (src/io/scan-handover.ts).
+ * message, or that the capture was abandoned. The worker answers with the thread it runs on (first), then with the
+ * byte count of each chunk it takes, which is how the main thread knows its backlog (src/io/scan-handover.ts).
  */
 export type LiveMessage = Uint8Array | 'end' | 'abort';
+export type LiveReply = { took: number } | { thread: number };
 
 /** One scan: of a complete message, in memory or spooled, or of one still arriving through `port`. */
 export interface ScanTask {
@@ -36,12 +37,16 @@ function engineFor(task: ScanTask): BuiltinEngine {
 
 /** The chunks arriving on `port`, in order; each one taken is acknowledged. */
 export function portFeed(port: MessagePort): ChunkFeed {
-  const feed = new ChunkFeed((n) => port.postMessage(n));
+  const reply = (r: LiveReply) => port.postMessage(r);
+  const feed = new ChunkFeed((took) => reply({ took }));
+  reply({ thread: threadId });
   port.on('message', (m: LiveMessage) => {
     if (m === 'end') feed.end();
     else if (m === 'abort') feed.abort();
     else feed.push(Buffer.from(m.buffer, m.byteOffset, m.byteLength));
   });
+  // The main thread gave up on the scan (its timeout, while this task was still queued): nothing more will come.
+  port.on('close', () => feed.abort());
   return feed;
 }
 
