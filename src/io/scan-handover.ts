@@ -23,7 +23,8 @@ export function workerFailure(e: unknown, timedOut: boolean, timeoutMs: number):
 /**
  * The main thread's side of one live scan in a worker. scan.builtin.timeoutMs bounds the time the worker owes us, not
  * the network's: it runs while chunks wait unacknowledged (restarted by each one the worker takes), and from the end
- * (or an abort) on. A worker that hangs therefore stops taking chunks and is stopped, however slowly mail arrives.
+ * (or an abort) on, once the task runs. A worker that hangs therefore stops taking chunks and is stopped, however
+ * slowly mail arrives.
  *
  * The task carries no AbortSignal: piscina runs an abortable task alone on its worker, and a live scan holds its task
  * for as long as the message takes to arrive. The timeout instead terminates the thread the task said it runs on;
@@ -37,6 +38,8 @@ export class WorkerScan implements LiveScan {
   private thread: number | undefined;
   private timer: NodeJS.Timeout | null = null;
   private timedOut = false;
+  /** The stopping of a hung thread, once begun. */
+  private terminating: Promise<void> | undefined;
   /** end() or abort() was called: no more chunks, and the deadline no longer moves. */
   private closing = false;
   private done = false;
@@ -51,6 +54,7 @@ export class WorkerScan implements LiveScan {
     port1.on('message', (r: LiveReply) => {
       if ('thread' in r) {
         this.thread = r.thread;
+        this.deadline(this.closing || this.backlogBytes.size > 0);
         return;
       }
       this.backlogBytes.take(r.took);
@@ -58,9 +62,10 @@ export class WorkerScan implements LiveScan {
     });
     this.verdict = new Promise<Verdict>((resolve) => {
       this.settle = resolve;
-      pool
-        .run({ ...task, source: { port: port2 } }, { transferList: [port2] })
-        .then(resolve, (e: unknown) => resolve(workerFailure(e, this.timedOut, timeoutMs)));
+      pool.run({ ...task, source: { port: port2 } }, { transferList: [port2] }).then(resolve, async (e: unknown) => {
+        await this.terminating;
+        resolve(workerFailure(e, this.timedOut, timeoutMs));
+      });
     }).finally(() => {
       this.done = true;
       if (this.timer) clearTimeout(this.timer);
@@ -69,16 +74,29 @@ export class WorkerScan implements LiveScan {
     });
   }
 
-  /** The deadline passed: the scan fails now, and the thread it runs on (if it started) is stopped. */
+  /**
+   * The deadline passed: the thread the scan runs on is stopped, then the scan fails. Only then: until the thread has
+   * exited piscina still counts it, and the next message (the client retries at once) would be handed to it and fail.
+   * A task still queued (no thread yet) fails at once; its port closes, so once it starts it ends without scanning.
+   */
   private expire(): void {
     this.timedOut = true;
+    const failed = () => this.settle(workerFailure(undefined, true, this.timeoutMs));
     const thread = this.pool.threads.find((t) => t.threadId === this.thread);
-    if (thread) void thread.terminate();
-    this.settle(workerFailure(undefined, true, this.timeoutMs));
+    if (!thread) return failed();
+    this.terminating = thread.terminate().then(
+      () => undefined,
+      () => undefined,
+    );
+    void this.terminating.then(failed);
   }
 
-  /** (Re)starts the deadline, or clears it while the worker owes us nothing. */
+  /**
+   * (Re)starts the deadline, or clears it while the worker owes us nothing. Not before the task has started: a live
+   * task may wait in piscina's queue while other downloads hold the workers, and that wait is no fault of a worker.
+   */
   private deadline(armed: boolean): void {
+    if (this.thread === undefined) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = armed ? setTimeout(() => this.expire(), this.timeoutMs) : null;
   }
