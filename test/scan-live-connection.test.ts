@@ -140,7 +140,7 @@ async function client(port: number, commands: string[]) {
   const sock = net.connect(port, '127.0.0.1');
   await once(sock, 'connect');
   let said = '';
-  let waiters: (() => void)[] = [];
+  const waiters: (() => void)[] = [];
   sock.on('data', (d: Buffer) => {
     said += d.toString('latin1');
     for (const w of waiters.splice(0)) w();
