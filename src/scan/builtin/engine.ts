@@ -60,7 +60,10 @@ export class BuiltinEngine implements Engine {
     const feed = new ChunkFeed();
     // A finding ends the feed at once: the verdict is known before the rest of the message arrives, and the rest
     // costs nothing (without it the walk would only notice when the next chunk came).
-    return feedScan(feed, this.scanChunks(feed, () => feed.abort()));
+    return feedScan(
+      feed,
+      this.scanChunks(feed, () => feed.abort()),
+    );
   }
 
   /** Scans a message given as chunks in order, however it is cut: the same verdict as for the whole buffer. */
