@@ -1,7 +1,9 @@
 // The streaming scanner must not care where the network cut the bytes: a message fed in pieces, split anywhere, gets
 // the same verdict as the whole buffer. Messages are generated (fast-check) from the shapes the detections look at.
+// The live path (scan while receiving) is held to the same: chunks written as they would arrive, in place and across
+// the hand-over to a real pool worker (a small scan.builtin.offloadMinBytes puts the threshold inside the message).
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { defaultConfig } from '../src/core/config.js';
 import { BuiltinEngine } from '../src/scan/builtin/engine.js';
@@ -10,14 +12,34 @@ import { deeplyNested, manySiblings, peExecutable, zip } from './fixtures/mime.j
 import { eicar, tmpDir } from './fixtures/util.js';
 import { join } from 'node:path';
 import { scanFiles } from '../src/io/scan-files.js';
+import { PooledBuiltinEngine } from '../src/io/scan-pool.js';
 
-function engine(): BuiltinEngine {
+function options() {
   const c = defaultConfig();
   const b = c.scan.builtin;
-  return new BuiltinEngine(
-    { rules: b.rules, archive: b.archive, structure: { ...c.limits, maxMimeParts: 40, maxMimeDepth: 6 } },
-    scanFiles(join(tmpDir(), 'tmp')),
-  );
+  return { rules: b.rules, archive: b.archive, structure: { ...c.limits, maxMimeParts: 40, maxMimeDepth: 6 } };
+}
+
+function engine(): BuiltinEngine {
+  return new BuiltinEngine(options(), scanFiles(join(tmpDir(), 'tmp')));
+}
+
+/** The engine mailshield runs, with one worker, and `offloadMinBytes` where the scan moves to it. */
+function pooled(offloadMinBytes: number, workers = 1): PooledBuiltinEngine {
+  return new PooledBuiltinEngine({
+    builtin: options(),
+    tempDir: join(tmpDir(), 'tmp'),
+    workers,
+    timeoutMs: 60_000,
+    offloadMinBytes,
+  });
+}
+
+/** The message written to a live scan in the given pieces, then ended: the verdict the pipeline would combine. */
+function live(e: PooledBuiltinEngine, list: Buffer[], msg: Buffer): Promise<Verdict> {
+  const scan = e.begin();
+  for (const piece of list) scan.write(piece);
+  return scan.end({ source: { bytes: msg }, size: msg.length });
 }
 
 function whole(e: BuiltinEngine, msg: Buffer): Promise<Verdict> {
@@ -145,6 +167,61 @@ describe('streaming scanner: split anywhere, same verdict', () => {
           const expected = await whole(e, msg);
           assert.equal(expected.kind, 'blocked');
           assert.deepEqual(await e.scanChunks(chunks(pieces(msg, cuts))), expected);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+});
+
+describe('live scanner: fed as the bytes arrive, the same verdict', () => {
+  const e = engine();
+  // Thresholds at 0 (all in the worker), inside the generated messages (in place, then handed over), and past them.
+  const engines = [pooled(0), pooled(300), pooled(1500), pooled(1 << 30), pooled(0, 0)];
+  after(() => Promise.all(engines.map((p) => p.close())));
+
+  test('generated MIME written live at random offsets, across the hand-over to a worker, gives the whole verdict', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(partSpec, { minLength: 1, maxLength: 4 }),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        fc.nat({ max: engines.length - 1 }),
+        async (parts, cuts, which) => {
+          const msg = message(parts);
+          const expected = await whole(e, msg);
+          assert.deepEqual(await live(engines[which]!, pieces(msg, cuts), msg), expected);
+        },
+      ),
+      { numRuns: 120 },
+    );
+  });
+
+  test('the QP-split EICAR message cut at every offset, with the hand-over before, inside and after it', async () => {
+    const msg = message([
+      { content: 'text', encoding: '7bit', nestedAsMessage: false },
+      { name: 'a.txt', content: 'eicar', encoding: 'quoted-printable', nestedAsMessage: true },
+    ]);
+    const expected = await whole(e, msg);
+    assert.equal(expected.kind, 'infected');
+    const thresholds = [1, msg.length >> 2, msg.length >> 1, msg.length - 1, msg.length + 1].map((t) => pooled(t));
+    try {
+      for (let at = 0; at <= msg.length; at++)
+        for (const p of thresholds) assert.deepEqual(await live(p, pieces(msg, [at]), msg), expected, `cut at ${at}`);
+    } finally {
+      await Promise.all(thresholds.map((p) => p.close()));
+    }
+  });
+
+  test('structure limits give the same unscannable verdict live, in place and in a worker', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(deeplyNested(8), deeplyNested(60), manySiblings(50)),
+        fc.array(fc.nat(), { maxLength: 20 }),
+        fc.nat({ max: engines.length - 1 }),
+        async (msg, cuts, which) => {
+          const expected = await whole(e, msg);
+          assert.equal(expected.kind, 'blocked');
+          assert.deepEqual(await live(engines[which]!, pieces(msg, cuts), msg), expected);
         },
       ),
       { numRuns: 40 },

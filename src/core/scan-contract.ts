@@ -40,7 +40,30 @@ export type ScanAction =
   | { action: 'refuse'; verdict: Verdict; reply: string; quarantineId: string }
   | { action: 'tempfail'; verdict: Verdict; reason: string };
 
+/** What is known of a message when its capture starts. */
+export type CaptureMeta = Pick<CapturedMessage, 'account' | 'protocol' | 'direction' | 'connId'>;
+
+/**
+ * A message scanned while it is captured (issue 15). The driver writes each captured chunk as it arrives, then calls
+ * `finish` with the complete capture; the action comes only from `finish`, after the last byte, so nothing is released
+ * before its verdict (store and forward, as with `scan`).
+ */
+export interface LiveCapture {
+  /** The chunk the capture also keeps; the caller never changes it afterwards. */
+  write(chunk: Buffer): void;
+  /** Bytes written but not yet taken by the slowest engine: the driver holds the sending leg while it is too large. */
+  readonly backlog: number;
+  /** Resolves once the backlog is below `limit`, or the scan is over. */
+  whenBelow(limit: number): Promise<void>;
+  /** The capture is complete: the same action `scan` would give for it. Called at most once. */
+  finish(msg: CapturedMessage): Promise<ScanAction>;
+  /** The capture was abandoned (failed, discarded, connection gone): frees the engines. No-op after `finish`. */
+  abort(): void;
+}
+
 /** The pipeline as the protocols see it. */
 export interface Scanner {
   scan(msg: CapturedMessage): Promise<ScanAction>;
+  /** Starts a live scan of a capture; a scanner without it is given the complete capture through `scan`. */
+  begin?(meta: CaptureMeta): LiveCapture;
 }

@@ -27,9 +27,11 @@ export class ClamdConnector {
 
   /**
    * Sends `command` (e.g. "zINSTREAM\0") and, when given, `body` as INSTREAM chunks (4-byte length, data, then a zero
-   * length). Resolves with clamd's reply text; rejects with a ClamdFailure.
+   * length). Resolves with clamd's reply text; rejects with a ClamdFailure. The timeout counts clamd's time, not the
+   * body's: it stops while the next chunk is awaited, so a message fed live as it arrives (clamd-engine.ts) may take as
+   * long as the network needs. `signal` drops the exchange and its socket (the capture was abandoned).
    */
-  exchange(command: string, body?: AsyncIterable<Buffer>): Promise<string> {
+  exchange(command: string, body?: AsyncIterable<Buffer>, signal?: AbortSignal): Promise<string> {
     const where = formatClamdAddress(this.address);
     return new Promise<string>((resolve, reject) => {
       const sock = 'path' in this.address ? connect(this.address.path) : connect(this.address.port, this.address.host);
@@ -44,24 +46,31 @@ export class ClamdConnector {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         this.sockets.delete(sock);
         sock.destroy();
         if (err) reject(err);
         else resolve(text ?? '');
       };
       const replyText = () => Buffer.concat(replyChunks).toString('utf8');
-      const timer = setTimeout(
-        () =>
-          finish(
-            new ClamdFailure(
-              'MS_ERR_CLAMD_TIMEOUT',
-              connected
-                ? `clamd at ${where} did not answer within ${this.timeoutMs} ms (scan.clamd.timeoutMs)`
-                : `clamd at ${where} did not accept a connection within ${this.timeoutMs} ms`,
-            ),
+      const expire = () =>
+        finish(
+          new ClamdFailure(
+            'MS_ERR_CLAMD_TIMEOUT',
+            connected
+              ? `clamd at ${where} did not answer within ${this.timeoutMs} ms (scan.clamd.timeoutMs)`
+              : `clamd at ${where} did not accept a connection within ${this.timeoutMs} ms`,
           ),
-        this.timeoutMs,
-      );
+        );
+      let timer: NodeJS.Timeout | undefined = setTimeout(expire, this.timeoutMs);
+      /** While the body has no chunk for us yet, clamd owes us nothing: the clock stops, and restarts after. */
+      const waitingForBody = (waiting: boolean) => {
+        clearTimeout(timer);
+        timer = waiting || done ? undefined : setTimeout(expire, this.timeoutMs);
+      };
+      const onAbort = () => finish(new ClamdFailure('MS_ERR_SCAN_ENGINE', `the scan at clamd ${where} was dropped`));
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
       sock.on('data', (d: Buffer) => {
         replyChunks.push(d);
         if (d.includes(0)) finish(null, replyText());
@@ -91,7 +100,7 @@ export class ClamdConnector {
       });
       sock.on('connect', () => {
         connected = true;
-        send(sock, command, body, replied).catch((e: unknown) => {
+        send(sock, command, body, replied, waitingForBody).catch((e: unknown) => {
           if (!replied()) finish(e instanceof Error ? e : new Error(String(e)));
         });
       });
@@ -115,7 +124,13 @@ export class ClamdConnector {
  */
 const turn = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(() => setImmediate(resolve))));
 
-async function send(sock: Socket, command: string, body: AsyncIterable<Buffer> | undefined, stop: () => boolean) {
+async function send(
+  sock: Socket,
+  command: string,
+  body: AsyncIterable<Buffer> | undefined,
+  stop: () => boolean,
+  waitingForBody: (waiting: boolean) => void,
+) {
   const write = (b: Buffer) =>
     new Promise<void>((resolve, reject) => {
       if (sock.destroyed) return reject(new Error('connection closed while sending'));
@@ -133,15 +148,27 @@ async function send(sock: Socket, command: string, body: AsyncIterable<Buffer> |
     });
   await write(Buffer.from(command, 'latin1'));
   if (!body) return;
-  for await (const buf of body) {
-    for (let off = 0; off < buf.length; off += CHUNK) {
-      await turn();
-      if (stop()) return;
-      const piece = buf.subarray(off, Math.min(buf.length, off + CHUNK));
-      const len = Buffer.alloc(4);
-      len.writeUInt32BE(piece.length);
-      await write(Buffer.concat([len, piece]));
+  const it = body[Symbol.asyncIterator]();
+  try {
+    // Each round sends one chunk of the body or ends with it.
+    for (;;) {
+      waitingForBody(true);
+      const next = await it.next();
+      waitingForBody(false);
+      if (next.done) break;
+      const buf = next.value;
+      for (let off = 0; off < buf.length; off += CHUNK) {
+        await turn();
+        if (stop()) return;
+        const piece = buf.subarray(off, Math.min(buf.length, off + CHUNK));
+        const len = Buffer.alloc(4);
+        len.writeUInt32BE(piece.length);
+        await write(Buffer.concat([len, piece]));
+      }
     }
+  } finally {
+    // Also when clamd answered early or the socket failed: a live body stops being fed (see ChunkFeed).
+    await it.return?.();
   }
   await turn();
   if (!stop()) await write(Buffer.alloc(4));

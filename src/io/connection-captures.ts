@@ -12,17 +12,22 @@ export abstract class ConnectionCaptures extends ConnectionLegs {
     const cap = this.captures.get(id);
     if (!cap) return;
     let result: ScanAction;
+    // Taken off the capture: from here the scan is finished, never abandoned (a discard now only drops the spool).
+    const live = cap.live;
+    cap.live = null;
     try {
       const body = await cap.spool.finish();
-      result = await this.deps.scanner.scan({
+      const msg = {
         account: this.deps.account.name,
         protocol: this.deps.account.protocol,
         direction: cap.direction,
         ...body,
         connId: this.id,
         upstreamTls: this.upstreamTls,
-      });
+      };
+      result = await (live ? live.finish(msg) : this.deps.scanner.scan(msg));
     } catch (e) {
+      live?.abort();
       const err = asShieldError(e, 'MS_ERR_SCAN_ENGINE');
       this.logError(err);
       result = {
@@ -74,6 +79,13 @@ export abstract class ConnectionCaptures extends ConnectionLegs {
       }.bind(this),
       { reusesBuffer },
     );
+  }
+
+  /** Frees a capture's live scan (worker, clamd socket) when the capture will never be complete. */
+  protected abandonLive(cap: Capture): void {
+    const live = cap.live;
+    cap.live = null;
+    live?.abort();
   }
 
   protected maybeDiscard(id: number, cap: Capture): void {

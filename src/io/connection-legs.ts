@@ -7,7 +7,14 @@ import type { Leg } from '../core/session.js';
 import type { UpstreamHandshakeFacts } from '../core/tls-facts.js';
 import { acceptClientTls } from './client-tls.js';
 import { connectUpstreamTcp, upgradeUpstreamTls } from './upstream.js';
-import { SPOOL_BACKLOG_LIMIT, HoldReason, flowChannel, FlowEvent, FlowState } from './connection-record.js';
+import {
+  SCAN_BACKLOG_LIMIT,
+  SPOOL_BACKLOG_LIMIT,
+  HoldReason,
+  flowChannel,
+  FlowEvent,
+  FlowState,
+} from './connection-record.js';
 import { ConnectionRecord } from './connection-record.js';
 
 export abstract class ConnectionLegs extends ConnectionRecord {
@@ -107,15 +114,20 @@ export abstract class ConnectionLegs extends ConnectionRecord {
   }
 
   /**
-   * A fast peer can deliver a message faster than the disk takes it. Rather than let the backlog grow in memory (bench
-   * W8 saw 15 MB), stop reading from that leg until the spool has caught up.
+   * A fast peer can deliver a message faster than the disk takes it, or than a live scan reads it. Rather than let the
+   * backlog grow in memory (bench W8 saw 15 MB), stop reading from that leg until the spool (or the scan) caught up.
    */
   protected holdBackIfSpoolBehind(leg: Leg): void {
     for (const cap of this.captures.values()) {
-      if (cap.spool.backlog < SPOOL_BACKLOG_LIMIT) continue;
-      this.hold(leg, 'spool');
-      void cap.spool.whenBelow(SPOOL_BACKLOG_LIMIT / 2).then(() => this.release(leg, 'spool'));
-      return;
+      if (!this.holds[leg].has('spool') && cap.spool.backlog >= SPOOL_BACKLOG_LIMIT) {
+        this.hold(leg, 'spool');
+        void cap.spool.whenBelow(SPOOL_BACKLOG_LIMIT / 2).then(() => this.release(leg, 'spool'));
+      }
+      const live = cap.live;
+      if (live && !this.holds[leg].has('scan') && live.backlog >= SCAN_BACKLOG_LIMIT) {
+        this.hold(leg, 'scan');
+        void live.whenBelow(SCAN_BACKLOG_LIMIT / 2).then(() => this.release(leg, 'scan'));
+      }
     }
   }
 

@@ -13,7 +13,7 @@ import type { Limits } from '../core/limits.js';
 import type { Logger } from '../core/logger.js';
 import type { Leg, Session, SessionEvent, SessionOptions } from '../core/session.js';
 import { GuardedSession } from '../core/session-guard.js';
-import type { ScanAction, Scanner } from '../core/scan-contract.js';
+import type { LiveCapture, ScanAction, Scanner } from '../core/scan-contract.js';
 import type { EventStore } from '../store/events.js';
 import type { ClientPolicyDecision } from '../tls/client-policy.js';
 import type { ClientHelloInfo, LeafSource, UpstreamHandshakeFacts } from '../core/tls-facts.js';
@@ -45,6 +45,8 @@ export interface ConnectionDeps {
 
 export interface Capture {
   spool: Spool;
+  /** The scan fed as the bytes arrive, when the scanner scans live; null once finished or abandoned. */
+  live: LiveCapture | null;
   /** As the session declared it: an IMAP APPEND is outgoing although the account reads mail. */
   direction: 'incoming' | 'outgoing';
   result: ScanAction | null;
@@ -60,8 +62,14 @@ export interface Capture {
  */
 export const SPOOL_BACKLOG_LIMIT = 1024 * 1024;
 
+/**
+ * Captured bytes a live scan may have waiting before the sending leg is paused. The scanner then sets the pace of the
+ * download, as the disk does for the spool: a slow scan must not let unscanned chunks pile up in memory (bench W8).
+ */
+export const SCAN_BACKLOG_LIMIT = 1024 * 1024;
+
 /** Why a leg is not being read; it is read again only when no reason is left. */
-export type HoldReason = 'spool' | 'peer-queue';
+export type HoldReason = 'spool' | 'scan' | 'peer-queue';
 
 /** Flow-control changes, for tests and metrics: `{ conn, leg, reasons, queued: { client, upstream } }`. */
 export const flowChannel = diagnostics.channel('mailshield:flow');

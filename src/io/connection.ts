@@ -132,6 +132,14 @@ export class Connection extends ConnectionCaptures implements LiveSource {
       case 'capture-start':
         this.captures.set(c.id, {
           spool: new Spool(this.deps.spoolDir, this.deps.limits.spoolThresholdBytes, this.deps.limits.maxMessageBytes),
+          // Scanned as it arrives (issue 15): the verdict is ready a few ms after the last byte.
+          live:
+            this.deps.scanner.begin?.({
+              account: this.deps.account.name,
+              protocol: this.deps.account.protocol,
+              direction: c.direction,
+              connId: this.id,
+            }) ?? null,
           direction: c.direction,
           result: null,
           readers: 0,
@@ -141,8 +149,15 @@ export class Connection extends ConnectionCaptures implements LiveSource {
         return;
       case 'capture-data': {
         const cap = this.captures.get(c.id);
-        const err = cap?.spool.push(c.data);
-        if (err) this.feed({ type: 'capture-failed', id: c.id, error: err });
+        if (!cap) return;
+        const err = cap.spool.push(c.data);
+        if (err) {
+          // The capture is lost (size limit, disk): so is its scan.
+          this.abandonLive(cap);
+          this.feed({ type: 'capture-failed', id: c.id, error: err });
+          return;
+        }
+        cap.live?.write(c.data);
         return;
       }
       case 'capture-end': {
@@ -162,6 +177,8 @@ export class Connection extends ConnectionCaptures implements LiveSource {
         const cap = this.captures.get(c.id);
         if (!cap) return;
         cap.discardRequested = true;
+        // Discarded before its end (the client went, the session gave up on it): the live scan is freed now.
+        this.abandonLive(cap);
         this.maybeDiscard(c.id, cap);
         return;
       }

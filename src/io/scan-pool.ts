@@ -4,13 +4,16 @@
 // machine the relay's own thread keeps a core while a 25 MB attachment is inflated (issue 15: two workers on two cores
 // took the event loop's core and tripled bystander latency). A worker that crashes gives its scan an error verdict
 // and piscina starts a new one; one that runs past scan.builtin.timeoutMs is terminated (also an error verdict, so
-// the mail is temporarily refused and stays on the server) and replaced the same way.
+// the mail is temporarily refused and stays on the server) and replaced the same way. Mail being received is scanned
+// live (begin: src/io/scan-handover.ts); a worker then runs several scans at once, since a live one mostly waits for
+// the network.
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { BuiltinEngine, type BuiltinOptions } from '../scan/builtin/engine.js';
-import type { Engine, ScanInput } from '../scan/engine.js';
+import type { Engine, LiveScan, ScanInput } from '../scan/engine.js';
 import type { Verdict } from '../scan/types.js';
 import { scanFiles } from './scan-files.js';
+import { HandOverScan, WorkerScan, workerFailure } from './scan-handover.js';
 import type { ScanTask } from './scan-worker.js';
 
 export interface PoolOptions {
@@ -27,6 +30,12 @@ export interface PoolOptions {
 
 const ENGINE = 'builtin';
 const YOUNG_GENERATION_MB = 8;
+/**
+ * Scans one worker runs at once. A live scan holds its task for as long as the message takes to arrive, mostly waiting
+ * for bytes: with one task per worker, a slow download would keep every other large message from being scanned. The
+ * price: a worker that crashes or hangs costs the scans it was running with it an error verdict (tempfail) each.
+ */
+const TASKS_PER_WORKER = 4;
 
 export function poolSize(workers: 'auto' | number): number {
   return workers === 'auto' ? Math.max(1, availableParallelism() - 1) : workers;
@@ -37,6 +46,8 @@ export class PooledBuiltinEngine implements Engine {
   private readonly inPlace: BuiltinEngine;
   private readonly pool: Piscina<ScanTask, Verdict> | null;
   private readonly running = new Set<Promise<Verdict>>();
+  /** Live scans not yet ended: close() drops them, since their captures can no longer complete. */
+  private readonly live = new Set<LiveScan>();
 
   constructor(private readonly opts: PoolOptions) {
     this.inPlace = new BuiltinEngine(opts.builtin, scanFiles(opts.tempDir));
@@ -50,6 +61,7 @@ export class PooledBuiltinEngine implements Engine {
             maxThreads: size,
             // Scans wait for a worker rather than being refused: a burst of fetched mail queues, as it did in-process.
             maxQueue: Infinity,
+            concurrentTasksPerWorker: TASKS_PER_WORKER,
             // A scan makes garbage at line rate (a slice per line, a decoded chunk per write). A small young
             // generation collects it sooner, so a 50 MB message does not grow the process by V8's default nursery
             // per worker (issue 12: RSS growth for one large download must stay < 64 MB).
@@ -60,8 +72,7 @@ export class PooledBuiltinEngine implements Engine {
   scan(input: ScanInput): Promise<Verdict> {
     const p =
       this.pool && input.size >= this.opts.offloadMinBytes ? this.inWorker(this.pool, input) : this.inPlace.scan(input);
-    this.running.add(p);
-    void p.finally(() => this.running.delete(p));
+    this.track(p);
     return p;
   }
 
@@ -76,16 +87,40 @@ export class PooledBuiltinEngine implements Engine {
       tempDir: this.opts.tempDir,
       source: 'path' in src ? { path: src.path } : { bytes: src.bytes },
     };
-    return pool.run(task, { signal }).catch((e: unknown): Verdict => {
-      const reason = signal.aborted
-        ? `the scan did not finish within ${this.opts.timeoutMs} ms (scan.builtin.timeoutMs); its worker was stopped`
-        : `the scan worker failed: ${e instanceof Error ? e.message : String(e)}`;
-      return { kind: 'error', engine: ENGINE, reason };
-    });
+    return pool
+      .run(task, { signal })
+      .catch((e: unknown): Verdict => workerFailure(e, signal.aborted, this.opts.timeoutMs));
+  }
+
+  /** A scan fed as the message arrives: in place while it is small, then in a worker (scan-handover.ts). */
+  begin(): LiveScan {
+    const inPlace = this.inPlace.begin();
+    const pool = this.pool;
+    if (!pool) return inPlace;
+    const scan: HandOverScan = new HandOverScan(
+      inPlace,
+      () => {
+        const w = new WorkerScan(pool, { options: this.opts.builtin, tempDir: this.opts.tempDir }, this.opts.timeoutMs);
+        // Tracked from the start: close() waits for a live scan's task, which settles once it is ended or aborted.
+        this.track(w.result);
+        return w;
+      },
+      this.opts.offloadMinBytes,
+      () => this.live.delete(scan),
+    );
+    this.live.add(scan);
+    return scan;
+  }
+
+  private track(p: Promise<Verdict>): void {
+    this.running.add(p);
+    void p.finally(() => this.running.delete(p));
   }
 
   /** Waits for the scans that are running (and queued), then stops the workers. */
   async close(): Promise<void> {
+    // A capture still arriving at shutdown cannot complete any more: its scan is dropped, not waited for.
+    for (const l of [...this.live]) l.abort();
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
     await this.pool?.close();
   }

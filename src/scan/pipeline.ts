@@ -5,13 +5,13 @@
 import type { Config } from '../core/config.js';
 import { isShieldError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { Engine, ScanInput } from './engine.js';
+import type { Engine, LiveScan, ScanInput } from './engine.js';
 import { readHeaders, replaceHeader, type MessageHeaders } from './headers.js';
 import { buildNotice } from './notice.js';
-import { releaseFor, type ReleaseList } from './release-check.js';
+import { liveSha256, releaseFor, type ReleaseList } from './release-check.js';
 import { readAll, sourceOf, type MessageSource, type SpoolReader } from './source.js';
 import { addTlsTrace } from './tls-trace-header.js';
-import type { CapturedMessage, Direction, ScanAction, Scanner, Verdict } from './types.js';
+import type { CaptureMeta, CapturedMessage, Direction, LiveCapture, ScanAction, Scanner, Verdict } from './types.js';
 import { combineVerdicts, describeVerdict, isFinding, verdictHeaderValue } from './verdict.js';
 
 /** What the quarantine list shows for an entry. */
@@ -62,7 +62,7 @@ export interface PipelineDeps<Q extends QuarantinePort = QuarantinePort> {
   afterQuarantine?: (id: string) => void | Promise<void>;
 }
 
-export type ScanPipeline<Q extends QuarantinePort = QuarantinePort> = Scanner & {
+export type ScanPipeline<Q extends QuarantinePort = QuarantinePort> = Required<Scanner> & {
   /** Waits for the scans that are running, then stops the engines. */
   close(): Promise<void>;
   readonly quarantine: Q;
@@ -133,17 +133,19 @@ export function createPipeline<Q extends QuarantinePort>(deps: PipelineDeps<Q>):
 
   /**
    * All engines at once: the message costs the slowest engine, not the sum. The verdict is combined as when they ran
-   * one after the other and stopped at the first finding: engines after it in configured order do not count.
+   * one after the other and stopped at the first finding: engines after it in configured order do not count. An engine
+   * that scanned the message live (`live[i]`) only has to finish; the others scan it whole now.
    */
-  async function runEngines(input: ScanInput): Promise<Verdict> {
+  async function runEngines(input: ScanInput, live?: readonly (LiveScan | null)[]): Promise<Verdict> {
     const verdicts = await Promise.all(
-      engines.map((e) =>
-        e.scan(input).catch((err: unknown): Verdict => ({
+      engines.map((e, i) => {
+        const l = live?.[i];
+        return (l ? l.end(input) : e.scan(input)).catch((err: unknown): Verdict => ({
           kind: 'error',
           engine: e.name,
           reason: err instanceof Error ? err.message : String(err),
-        })),
-      ),
+        }));
+      }),
     );
     const first = verdicts.findIndex(isFinding);
     return combineVerdicts(first === -1 ? verdicts : verdicts.slice(0, first + 1));
@@ -218,7 +220,11 @@ export function createPipeline<Q extends QuarantinePort>(deps: PipelineDeps<Q>):
     }
   }
 
-  async function scan(msg: CapturedMessage): Promise<ScanAction> {
+  /** `live`: the engines' live scans of this message (null for an engine that scans it whole), and its digest. */
+  async function scan(
+    msg: CapturedMessage,
+    live?: { scans: readonly (LiveScan | null)[]; digest?: () => string },
+  ): Promise<ScanAction> {
     maybePurge();
     const src = sourceOf(msg, deps.spool);
     const mlog = log.child({
@@ -227,8 +233,10 @@ export function createPipeline<Q extends QuarantinePort>(deps: PipelineDeps<Q>):
       protocol: msg.protocol,
       direction: msg.direction,
     });
-    const released = await releaseFor(releases, src);
+    // Checked at the end, whatever the engines found meanwhile: the operator released these exact bytes.
+    const released = await releaseFor(releases, src, live?.digest);
     if (released) {
+      for (const l of live?.scans ?? []) l?.abort();
       mlog.info(
         { sha256: released.sha256, by: released.releasedBy, at: released.releasedAt },
         'released message passes',
@@ -236,7 +244,7 @@ export function createPipeline<Q extends QuarantinePort>(deps: PipelineDeps<Q>):
       return { action: 'release', verdict: { kind: 'clean' } };
     }
     const started = now().getTime();
-    const v = await runEngines({ source: src, size: msg.size, connId: msg.connId });
+    const v = await runEngines({ source: src, size: msg.size, connId: msg.connId }, live?.scans);
     mlog.debug({ verdict: v.kind, size: msg.size, ms: now().getTime() - started }, 'scanned');
 
     if (isFinding(v)) return actOnFinding(msg, src, v, mlog);
@@ -263,21 +271,75 @@ export function createPipeline<Q extends QuarantinePort>(deps: PipelineDeps<Q>):
 
   /** Scans not yet decided; close() waits for them, so a shutdown never cuts one off half-way. */
   const inFlight = new Set<Promise<unknown>>();
+  /** Live captures not yet finished: at close() their messages can no longer complete, so they are dropped. */
+  const open = new Set<LiveCapture>();
 
-  return {
-    scan(m) {
-      const p = actions.addTlsTraceHeader ? scan(m).then((a) => addTlsTrace(a, m, deps.spool)) : scan(m);
-      inFlight.add(p);
-      void p.then(
-        () => inFlight.delete(p),
-        () => inFlight.delete(p),
-      );
-      return p;
-    },
+  function track(m: CapturedMessage, run: Promise<ScanAction>): Promise<ScanAction> {
+    const p = actions.addTlsTraceHeader ? run.then((a) => addTlsTrace(a, m, deps.spool)) : run;
+    inFlight.add(p);
+    void p.then(
+      () => inFlight.delete(p),
+      () => inFlight.delete(p),
+    );
+    return p;
+  }
+
+  /** An engine that cannot start a live scan scans the message whole at the end instead. */
+  function beginEngine(e: Engine, meta: CaptureMeta): LiveScan | null {
+    try {
+      return e.begin?.({ connId: meta.connId }) ?? null;
+    } catch (err) {
+      log.warn({ engine: e.name, err: err instanceof Error ? err.message : String(err) }, 'live scan not started');
+      return null;
+    }
+  }
+
+  function begin(meta: CaptureMeta): LiveCapture {
+    const scans = engines.map((e) => beginEngine(e, meta));
+    // Hashed on the way only while someone has released a message: mail pays nothing for it otherwise.
+    const hash = releases.any() ? liveSha256() : undefined;
+    let state: 'open' | 'finished' | 'aborted' = 'open';
+    const capture: LiveCapture = {
+      write(chunk) {
+        if (state !== 'open') return;
+        hash?.update(chunk);
+        for (const l of scans) l?.write(chunk);
+      },
+      get backlog() {
+        let most = 0;
+        for (const l of scans) if (l && l.backlog > most) most = l.backlog;
+        return most;
+      },
+      async whenBelow(limit) {
+        await Promise.all(scans.map((l) => l?.whenBelow(limit)));
+      },
+      finish(m) {
+        // Dropped at close(): the engines it fed are gone; the message is scanned whole like any other.
+        if (state !== 'open') return pipeline.scan(m);
+        state = 'finished';
+        open.delete(capture);
+        return track(m, scan(m, { scans, digest: hash?.digest }));
+      },
+      abort() {
+        if (state !== 'open') return;
+        state = 'aborted';
+        open.delete(capture);
+        for (const l of scans) l?.abort();
+      },
+    };
+    open.add(capture);
+    return capture;
+  }
+
+  const pipeline: ScanPipeline<Q> = {
+    scan: (m) => track(m, scan(m)),
+    begin,
     quarantine,
     async close() {
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+      for (const c of [...open]) c.abort();
       await Promise.all(engines.map((e) => e.close?.()));
     },
   };
+  return pipeline;
 }

@@ -23,7 +23,25 @@ export async function sha256Of(src: MessageSource): Promise<string> {
   return h.digest('hex');
 }
 
-export async function releaseFor(releases: ReleaseList, src: MessageSource): Promise<ReleaseEntry | undefined> {
+/**
+ * The release check of a message scanned live: hashed as it arrives when the allow-list was non-empty at its start
+ * (`digest` then set), else from the complete message if something was released meanwhile.
+ */
+export async function releaseFor(
+  releases: ReleaseList,
+  src: MessageSource,
+  digest?: () => string,
+): Promise<ReleaseEntry | undefined> {
   if (!releases.any()) return undefined;
-  return releases.get(await sha256Of(src));
+  return releases.get(digest ? digest() : await sha256Of(src));
+}
+
+/** A SHA-256 fed chunk by chunk, for a message scanned while it arrives. */
+export function liveSha256(): { update(chunk: Buffer): void; digest(): string } {
+  const h = createHash('sha256');
+  let hex: string | undefined;
+  return {
+    update: (chunk) => void h.update(chunk),
+    digest: () => (hex ??= h.digest('hex')),
+  };
 }

@@ -3,6 +3,7 @@
 // Parts are streamed through the checks (content.ts); only zips and OLE files are kept whole, as those checks need.
 import type { Config } from '../../core/config.js';
 import type { Engine, ScanInput } from '../engine.js';
+import { ChunkFeed, feedScan, type FeedScan } from '../live.js';
 import { UnscannableMessage, walkReadable, type MimePart, type StructureLimits } from '../mime-walk.js';
 import { Readable } from 'node:stream';
 import { chunksOf } from '../source.js';
@@ -54,8 +55,22 @@ export class BuiltinEngine implements Engine {
     }
   }
 
+  /** Scans the message as its chunks arrive: the MIME walk is push-based, so it keeps pace with the network. */
+  begin(): FeedScan {
+    const feed = new ChunkFeed();
+    // A finding ends the feed at once: the verdict is known before the rest of the message arrives, and the rest
+    // costs nothing (without it the walk would only notice when the next chunk came).
+    return feedScan(
+      feed,
+      this.scanChunks(feed, () => feed.abort()),
+    );
+  }
+
   /** Scans a message given as chunks in order, however it is cut: the same verdict as for the whole buffer. */
-  async scanChunks(chunks: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer>): Promise<Verdict> {
+  async scanChunks(
+    chunks: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer>,
+    onFinding?: () => void,
+  ): Promise<Verdict> {
     try {
       await this.hashes.refresh();
     } catch (e) {
@@ -68,6 +83,7 @@ export class BuiltinEngine implements Engine {
         chunks,
         async (part) => {
           found = await this.scanPart(part, budget);
+          if (found) onFinding?.();
           return found ? 'stop' : 'continue';
         },
         {
@@ -81,6 +97,7 @@ export class BuiltinEngine implements Engine {
               part: labelOf(part),
               detail: `messages nested more than ${MAX_MESSAGE_DEPTH} deep`,
             };
+            onFinding?.();
             return 'stop';
           },
         },
