@@ -1,12 +1,12 @@
-// The builtin engine's live scan (issue 15: scan while receiving). A message starts being scanned in place, as small
-// mail always was (a hand-over costs more than scanning it). Once the bytes seen reach scan.builtin.offloadMinBytes
-// the scan moves to a pool worker: the in-place walk is dropped and the worker is fed the bytes kept so far (at most
+// The builtin engine's live scan (issue 15: scan while receiving). Small mail is scanned whole and in place at its end,
+// as it always was (a hand-over costs more than scanning it, and so does walking it chunk by chunk). Once the bytes
+// seen reach scan.builtin.offloadMinBytes the scan moves to a pool worker: it is fed the bytes kept so far (at most
 // offloadMinBytes), then every later chunk as it arrives, through a MessagePort handed over with the piscina task.
 // The main thread only copies each chunk once into a buffer it transfers: it does no scanning work for large mail.
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
 import type { LiveScan, ScanInput } from '../scan/engine.js';
-import { Backlog, type FeedScan } from '../scan/live.js';
+import { Backlog } from '../scan/live.js';
 import type { Verdict } from '../scan/types.js';
 import type { LiveMessage, LiveReply, ScanTask } from './scan-worker.js';
 
@@ -147,44 +147,41 @@ export class WorkerScan implements LiveScan {
   }
 }
 
-/** In place while small, then in a worker (see the top of this file). */
+/**
+ * Whole and in place while small, then in a worker (see the top of this file). Below the threshold the bytes are only
+ * kept: a message that small arrives in well under a millisecond, so scanning it on the way buys nothing, while
+ * feeding the walk chunk by chunk cost about 1.7 ms more per 50 KB message than one whole-buffer walk at the end
+ * (bench W1 scan on 2,072 ms against 1,213 ms with the same code minus the live path, same machine and hour).
+ */
 export class HandOverScan implements LiveScan {
-  private inPlace: FeedScan | null;
   private worker: LiveScan | null = null;
-  /** What the in-place scan was given, for the worker to start from; at most offloadMinBytes. */
+  /** What arrived before the hand-over, for the worker to start from; at most offloadMinBytes. */
   private kept: Buffer[] = [];
   private seen = 0;
   private closed = false;
+  /** Nothing waits for a scanner before the hand-over: the kept bytes are bounded by the threshold. */
+  private readonly idle = new Backlog();
 
   constructor(
-    inPlace: FeedScan,
+    private readonly scanWhole: (input: ScanInput) => Promise<Verdict>,
     private readonly startWorker: () => LiveScan,
     private readonly offloadMinBytes: number,
     /** Called once, at end() or abort(). */
     private readonly onClosed: () => void,
-  ) {
-    this.inPlace = inPlace;
-  }
+  ) {}
 
   write(chunk: Buffer): void {
     if (this.closed) return;
     if (this.worker) return this.worker.write(chunk);
-    const inPlace = this.inPlace!;
     this.seen += chunk.length;
-    // A finding before the threshold is the verdict the whole message gets (the walk stops at the first finding in
-    // byte order), so such a message never costs a hand-over.
-    if (inPlace.settled) return;
     if (this.seen < this.offloadMinBytes) {
       this.kept.push(chunk);
-      inPlace.write(chunk);
       return;
     }
     this.handOver().write(chunk);
   }
 
   private handOver(): LiveScan {
-    this.inPlace!.abort();
-    this.inPlace = null;
     const w = this.startWorker();
     for (const k of this.kept) w.write(k);
     this.kept = [];
@@ -193,31 +190,31 @@ export class HandOverScan implements LiveScan {
   }
 
   get backlog(): number {
-    return (this.worker ?? this.inPlace)!.backlog;
+    return this.worker ? this.worker.backlog : 0;
   }
 
   whenBelow(limit: number): Promise<void> {
-    return (this.worker ?? this.inPlace)!.whenBelow(limit);
+    return this.worker ? this.worker.whenBelow(limit) : this.idle.whenBelow(limit);
   }
 
   end(input: ScanInput): Promise<Verdict> {
     this.close();
     // The same rule as a whole-message scan: from offloadMinBytes up, the worker (also for an empty threshold).
-    if (!this.worker && !this.inPlace!.settled && this.seen >= this.offloadMinBytes) this.handOver();
-    return (this.worker ?? this.inPlace)!.end(input);
+    if (!this.worker && this.seen >= this.offloadMinBytes) this.handOver();
+    this.kept = [];
+    return this.worker ? this.worker.end(input) : this.scanWhole(input);
   }
 
   abort(): void {
     if (this.closed) return;
     this.close();
     this.kept = [];
-    (this.worker ?? this.inPlace)!.abort();
+    this.worker?.abort();
   }
 
   private close(): void {
     if (this.closed) return;
     this.closed = true;
     this.onClosed();
-    if (this.worker) this.kept = [];
   }
 }

@@ -94,11 +94,10 @@ export class PooledBuiltinEngine implements Engine {
 
   /** A scan fed as the message arrives: in place while it is small, then in a worker (scan-handover.ts). */
   begin(): LiveScan {
-    const inPlace = this.inPlace.begin();
     const pool = this.pool;
-    if (!pool) return inPlace;
+    if (!pool) return this.inPlace.begin();
     const scan: HandOverScan = new HandOverScan(
-      inPlace,
+      (input) => this.inPlace.scan(input),
       () => {
         const w = new WorkerScan(pool, { options: this.opts.builtin, tempDir: this.opts.tempDir }, this.opts.timeoutMs);
         // Tracked from the start: close() waits for a live scan's task, which settles once it is ended or aborted.
