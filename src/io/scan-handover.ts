@@ -11,6 +11,8 @@ import type { Verdict } from '../scan/types.js';
 import type { LiveMessage, LiveReply, ScanTask } from './scan-worker.js';
 
 const ENGINE = 'builtin';
+/** Bytes gathered before they are posted to the worker; a quarter of the scan backlog at which the leg is held. */
+const BATCH = 256 * 1024;
 
 /** Why a worker scan failed, in the words the verdict and the log use. */
 export function workerFailure(e: unknown, timedOut: boolean, timeoutMs: number): Verdict {
@@ -54,11 +56,11 @@ export class WorkerScan implements LiveScan {
     port1.on('message', (r: LiveReply) => {
       if ('thread' in r) {
         this.thread = r.thread;
-        this.deadline(this.closing || this.backlogBytes.size > 0);
+        this.deadline(this.closing || this.owed > 0);
         return;
       }
       this.backlogBytes.take(r.took);
-      if (!this.closing) this.deadline(this.backlogBytes.size > 0);
+      if (!this.closing) this.deadline(this.owed > 0);
     });
     this.verdict = new Promise<Verdict>((resolve) => {
       this.settle = resolve;
@@ -105,14 +107,37 @@ export class WorkerScan implements LiveScan {
     if (!this.done) this.port.postMessage(m, transfer);
   }
 
+  /** Chunks not yet posted: one message per BATCH bytes, not per socket read (a 25 MB message is ~1,600 reads). */
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
+
   write(chunk: Buffer): void {
     if (this.closing || this.done || chunk.length === 0) return;
-    // A copy the worker then owns: the chunk itself is still the spool's, and it is often a view of a larger socket
-    // buffer, which a structured clone would copy whole. `new Uint8Array` never uses Buffer's shared pool, whose
-    // memory must not be transferred away.
-    const copy = new Uint8Array(chunk);
-    if (this.backlogBytes.size === 0) this.deadline(true);
-    this.backlogBytes.add(copy.length);
+    this.backlogBytes.add(chunk.length);
+    this.batch.push(chunk);
+    this.batchBytes += chunk.length;
+    if (this.batchBytes >= BATCH) this.flush();
+  }
+
+  /** Bytes posted to the worker and not yet taken: what the deadline is about (a batch still here is not owed). */
+  private get owed(): number {
+    return this.backlogBytes.size - this.batchBytes;
+  }
+
+  private flush(): void {
+    if (this.batchBytes === 0) return;
+    if (this.owed === 0) this.deadline(true);
+    // One copy the worker then owns: the chunks are still the spool's, and often views of larger socket buffers,
+    // which a structured clone would copy whole. `new Uint8Array` never uses Buffer's shared pool, whose memory must
+    // not be transferred away.
+    const copy = new Uint8Array(this.batchBytes);
+    let off = 0;
+    for (const c of this.batch) {
+      copy.set(c, off);
+      off += c.length;
+    }
+    this.batch = [];
+    this.batchBytes = 0;
     this.post(copy, [copy.buffer]);
   }
 
@@ -132,6 +157,7 @@ export class WorkerScan implements LiveScan {
   end(): Promise<Verdict> {
     if (!this.closing) {
       this.closing = true;
+      this.flush();
       this.post('end');
       this.deadline(true);
     }
@@ -142,6 +168,8 @@ export class WorkerScan implements LiveScan {
   abort(): void {
     if (this.closing) return;
     this.closing = true;
+    this.batch = [];
+    this.batchBytes = 0;
     this.post('abort');
     this.deadline(true);
   }
