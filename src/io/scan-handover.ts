@@ -187,8 +187,6 @@ export class HandOverScan implements LiveScan {
   private kept: Buffer[] = [];
   private seen = 0;
   private closed = false;
-  /** Nothing waits for a scanner before the hand-over: the kept bytes are bounded by the threshold. */
-  private readonly idle = new Backlog();
 
   constructor(
     private readonly scanWhole: (input: ScanInput) => Promise<Verdict>,
@@ -221,8 +219,9 @@ export class HandOverScan implements LiveScan {
     return this.worker ? this.worker.backlog : 0;
   }
 
+  /** Before the hand-over nothing waits for a scanner: the kept bytes are bounded by the threshold. */
   whenBelow(limit: number): Promise<void> {
-    return this.worker ? this.worker.whenBelow(limit) : this.idle.whenBelow(limit);
+    return this.worker ? this.worker.whenBelow(limit) : Promise.resolve();
   }
 
   end(input: ScanInput): Promise<Verdict> {
